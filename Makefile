@@ -1,0 +1,43 @@
+# The two quick-start commands:
+#   make staging   set everything up, then provision staging on local hosts
+#   make test      set everything up, then run every check and test
+PY := .venv/bin/python
+VENV_BIN := $(CURDIR)/.venv/bin
+export PATH := $(VENV_BIN):$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/hosts/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: setup staging qa prod test lint unit hosts molecule inventory-check clean-hosts
+
+setup:
+	@scripts/setup.sh
+
+staging qa prod: setup
+	$(PY) provision.py $@
+
+test: setup lint inventory-check unit hosts molecule
+
+inventory-check: setup
+	$(PY) provision.py inventory --check
+
+lint: setup
+	ruff check provisioner tests verification molecule provision.py
+	ruff format --check provisioner tests verification molecule provision.py
+	mypy
+	yamllint -s .
+	ansible-lint --profile production
+
+unit: setup
+	pytest -m "not hosts"
+
+hosts: setup
+	pytest -m hosts
+
+molecule: setup
+	@for scenario in $$(ls molecule); do \
+	  echo "== molecule test -s $$scenario"; \
+	  molecule test -s $$scenario || exit 1; \
+	done
+
+clean-hosts: setup
+	for env in qa staging prod; do $(PY) provision.py down $$env; done

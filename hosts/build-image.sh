@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Build the local test-host image from Debian's packages alone (no container registry here):
+# debootstrap a Debian 12 root with systemd, sshd and python3, adjust it for life in a
+# container, and `podman import` it. Called by `provision.py image` (provisioner/localhosts.py),
+# which passes the tag; CONTAINERS_CONF must point at hosts/containers.conf.
+set -euo pipefail
+
+tag=${1:?usage: build-image.sh TAG}
+suite=${SUITE:-bookworm}
+packages=systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,iproute2,ca-certificates,locales,procps
+
+# Use the same Debian mirror this machine's apt uses.
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+work=$(mktemp -d /var/tmp/provisioner-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+root=$work/rootfs
+
+echo "debootstrap $suite from $mirror" >&2
+debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+  tail -n 20 "$work/debootstrap.log" >&2
+  exit 1
+}
+
+# Units that need hardware or a console, or that fight podman over the network: masked.
+for unit in systemd-logind.service getty.target console-getty.service systemd-udevd.service \
+  systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-networkd.service \
+  systemd-resolved.service systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
+  e2scrub_reap.service; do
+  ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
+
+# Each container makes its own SSH host keys at first boot instead of sharing the image's.
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/etc/systemd/system/ssh.service.d"
+cat >"$root/etc/systemd/system/ssh.service.d/host-keys.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+cat >"$root/etc/ssh/sshd_config.d/provisioner.conf" <<'CONF'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+CONF
+echo "en_US.UTF-8 UTF-8" >"$root/etc/locale.gen"
+chroot "$root" locale-gen >/dev/null
+chroot "$root" apt-get clean
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/periodic
+# An empty package list must look old, or apt's cache_valid_time would skip the first update.
+touch -d @0 "$root/var/lib/apt/lists"
+: >"$root/etc/machine-id"
+
+tar -C "$root" -c . | podman import \
+  --change 'CMD ["/sbin/init"]' \
+  --change 'STOPSIGNAL SIGRTMIN+3' \
+  --change 'ENV container=podman' \
+  --change 'LABEL io.provisioner.managed=true' \
+  - "$tag" >/dev/null
+echo "built $tag" >&2

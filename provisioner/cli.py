@@ -1,0 +1,117 @@
+"""Command-line parsing and dispatch: nothing else lives here.
+
+`provision.py ENV` is short for `provision.py apply ENV`. Exit codes: 0 success, 1 a host failed
+or was unreachable (or a check found differences), 2 bad input or usage (nothing changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from provisioner import commands, paths
+from provisioner.errors import EXIT_INTERRUPTED, ProvisionerError
+
+COMMANDS = {
+    "apply": "provision an environment: generate, start local hosts, run playbooks/site.yml",
+    "inventory": "generate inventories/<env>/ from the source of truth (or --check them)",
+    "verify": "run the shared testinfra suite against an environment's hosts",
+    "up": "start a local environment's hosts (podman containers) without provisioning",
+    "down": "remove a local environment's hosts and network",
+    "image": "build the local host image from Debian's packages",
+}
+
+EPILOG = """\
+examples:
+  provision.py staging                 provision staging (same as: provision.py apply staging)
+  provision.py staging --check         show what would change, change nothing
+  provision.py inventory --check       fail when inventories/ is stale
+  provision.py verify staging          test staging's hosts with the shared suite
+  provision.py down qa                 remove qa's local hosts
+
+exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input or usage
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="provision.py",
+        description="Provision qa, staging and prod identically from one source of truth.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--source", type=Path, default=paths.DEFAULT_SOURCE, metavar="PATH",
+                        help="source of truth to read (default: environments.yml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    apply = sub.add_parser("apply", parents=[common], help=COMMANDS["apply"],
+                           description=COMMANDS["apply"])
+    apply.add_argument("env", help="environment name, e.g. staging")
+    apply.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
+    apply.add_argument("--tags", help="only tasks with these tags, e.g. common")
+    apply.add_argument("--check", action="store_true",
+                       help="dry run: report what would change, with diffs, change nothing")
+    apply.add_argument("-v", "--verbose", action="count", default=0,
+                       help="print Ansible's output (repeat for more)")
+
+    inventory = sub.add_parser("inventory", parents=[common], help=COMMANDS["inventory"],
+                               description=COMMANDS["inventory"])
+    inventory.add_argument("envs", nargs="*", metavar="ENV",
+                           help="environments to generate (default: all)")
+    inventory.add_argument("--check", action="store_true",
+                           help="write nothing; exit 1 if any generated file is stale")
+
+    verify = sub.add_parser("verify", parents=[common], help=COMMANDS["verify"],
+                            description=COMMANDS["verify"])
+    verify.add_argument("env")
+    verify.add_argument("--junit-xml", type=Path, metavar="PATH",
+                        help="also write the results as JUnit XML (for CI)")
+
+    for name in ("up", "down"):
+        cmd = sub.add_parser(name, parents=[common], help=COMMANDS[name],
+                             description=COMMANDS[name])
+        cmd.add_argument("env")
+    sub.add_parser("image", help=COMMANDS["image"], description=COMMANDS["image"])
+    return parser
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """`provision.py staging ...` means `provision.py apply staging ...`."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        return ["apply", *argv]
+    return argv
+
+
+def _tools_on_path() -> None:
+    """ansible-playbook, ansible-inventory and pytest sit next to our Python: find them there
+    even when the venv is not activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _tools_on_path()
+    args = build_parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None
+                                                                 else argv)))
+    console = Console(stderr=False, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        return commands.run(args, console)
+    except ProvisionerError as exc:
+        errors.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print(Text("interrupted", style="bold red"))
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

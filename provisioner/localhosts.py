@@ -1,0 +1,197 @@
+"""The embedded default: an environment's hosts as podman containers on this machine.
+
+Each `provider: local` environment gets its own podman network (its subnet from the source, in
+198.18.0.0/15) and one systemd container per host, named after the host, so hosts reach each
+other by name. Ansible reaches them over real SSH at their fixed addresses, exactly as it would
+reach real servers. Everything we create carries the label io.provisioner.env=<env>, which is how
+stale containers and networks left by an earlier run are found, restarted or removed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provisioner import paths
+from provisioner.errors import HostError
+from provisioner.model import Environment, LocalProvider
+
+LABEL = "io.provisioner.env"
+IMAGE_REPO = "localhost/provisioner-host"
+BOOT_TIMEOUT = 90.0
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def podman_env() -> dict[str, str]:
+    return {**os.environ, "CONTAINERS_CONF": str(paths.CONTAINERS_CONF)}
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            ["podman", *args], env=podman_env(), capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise HostError("podman is not installed; run `make setup` (scripts/setup.sh)") from None
+    if check and result.returncode != 0:
+        raise HostError(f"podman {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result
+
+
+def image_tag() -> str:
+    """The image is named after a hash of what builds it, so a change rebuilds it."""
+    digest = hashlib.sha256()
+    for name in ("build-image.sh", "containers.conf"):
+        digest.update((paths.HOSTS_DIR / name).read_bytes())
+    return f"{IMAGE_REPO}:{digest.hexdigest()[:12]}"
+
+
+def ensure_image(say: Say = _quiet) -> str:
+    tag = image_tag()
+    # One build at a time: a second caller waits, then finds the image there.
+    with open(paths.state_dir() / "image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if podman("image", "exists", tag, check=False).returncode != 0:
+            _build_image(tag, say)
+    return tag
+
+
+def _build_image(tag: str, say: Say) -> None:
+    say(f"building local host image {tag} from Debian's packages (about a minute)")
+    result = subprocess.run(
+        ["bash", str(paths.HOSTS_DIR / "build-image.sh"), tag],
+        env=podman_env(), capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise HostError(f"building the host image failed:\n{result.stderr.strip()}")
+
+
+def ensure_ssh_key() -> None:
+    """The key Ansible uses for local hosts; made once, kept in the git-ignored state dir."""
+    if paths.SSH_KEY.exists():
+        return
+    paths.state_dir("ssh")
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provisioner-local",
+         "-f", str(paths.SSH_KEY)],
+        check=True, capture_output=True,
+    )
+    # Mounted into every container as root's authorized_keys: sshd wants it world-readable
+    # at most, never writable.
+    paths.SSH_KEY.with_suffix(".pub").chmod(0o644)
+
+
+def network_name(env: str) -> str:
+    return f"provisioner-{env}"
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    running: bool
+    image: str
+    address: str | None
+
+
+def containers(env: str) -> dict[str, Container]:
+    out = podman("ps", "-a", "--filter", f"label={LABEL}={env}", "--format", "json").stdout
+    found: dict[str, Container] = {}
+    for item in json.loads(out or "[]"):
+        name = item["Names"][0]
+        inspect = json.loads(podman("inspect", name).stdout)[0]
+        networks = inspect["NetworkSettings"].get("Networks") or {}
+        address = (networks.get(network_name(env)) or {}).get("IPAddress") or None
+        found[name] = Container(
+            name=name, running=item["State"] == "running", image=inspect["ImageName"],
+            address=address,
+        )
+    return found
+
+
+def _ensure_network(env_name: str, provider: LocalProvider, say: Say) -> None:
+    name = network_name(env_name)
+    result = podman("network", "inspect", name, check=False)
+    if result.returncode == 0:
+        subnets = [s["subnet"] for s in json.loads(result.stdout)[0].get("subnets", [])]
+        if subnets == [str(provider.subnet)]:
+            return
+        say(f"network {name} has subnet {subnets}, the source says {provider.subnet}: recreating")
+        down(env_name, say)
+    podman("network", "create", "--subnet", str(provider.subnet), "--label",
+           f"{LABEL}={env_name}", name)
+
+
+def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
+    """Make the environment's containers exist, run and answer SSH; idempotent."""
+    if not isinstance(env.provider, LocalProvider):
+        raise HostError(f"environment {env_name!r} is not local; its hosts are not ours to start")
+    tag = ensure_image(say)
+    ensure_ssh_key()
+    _ensure_network(env_name, env.provider, say)
+    existing = containers(env_name)
+    for name in sorted(set(existing) - set(env.hosts)):
+        say(f"removing {name}: no longer in the source")
+        podman("rm", "-f", "-t", "5", name)
+    for host in sorted(env.hosts):
+        address = env.address_of(host)
+        current = existing.get(host)
+        if current and (current.image != tag or current.address not in (None, address)):
+            say(f"recreating {host}: image or address changed")
+            podman("rm", "-f", "-t", "5", host)
+            current = None
+        if current is None:
+            say(f"creating {host} ({address})")
+            podman(
+                "run", "-d", "--name", host, "--hostname", host,
+                "--network", network_name(env_name), "--ip", address,
+                "--label", f"{LABEL}={env_name}", "--systemd=always",
+                "-v", f"{paths.SSH_KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",
+                tag,
+            )
+        elif not current.running:
+            say(f"starting {host}")
+            podman("start", host)
+    _wait_for_ssh({host: env.address_of(host) for host in env.hosts})
+
+
+def _wait_for_ssh(addresses: dict[str, str]) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    pending = dict(addresses)
+    while pending:
+        for host, address in list(pending.items()):
+            if _ssh_banner(address):
+                del pending[host]
+        if pending and time.monotonic() > deadline:
+            raise HostError(f"no SSH answer after {BOOT_TIMEOUT:.0f}s from: {', '.join(pending)}")
+        if pending:
+            time.sleep(0.3)
+
+
+def _ssh_banner(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=1) as conn:
+            conn.settimeout(2)
+            return conn.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def down(env_name: str, say: Say = _quiet) -> None:
+    """Remove the environment's containers and network; fine when there are none."""
+    for name in sorted(containers(env_name)):
+        say(f"removing {name}")
+        podman("rm", "-f", "-t", "5", name)
+    if podman("network", "exists", network_name(env_name), check=False).returncode == 0:
+        podman("network", "rm", network_name(env_name))

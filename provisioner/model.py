@@ -1,0 +1,224 @@
+"""The source of truth: what every environment is made of, validated.
+
+`load_source` is the only way in: it reads the YAML file (yamlfile.load), checks its shape with
+pydantic and its meaning with plain rules, and reports the first mistake as one InputError with
+file, line and key path. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from provisioner import yamlfile
+from provisioner.errors import InputError
+
+# Names end up in container names, network names, vault ids and Ansible group names.
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
+GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+HostName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+VarName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
+
+# Local hosts live only on networks our own run creates, in the range reserved for benchmarks.
+LOCAL_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
+FIRST_HOST_OFFSET = 10  # .1 is podman's gateway; leave room below the hosts
+RESERVED_GROUPS = {"all", "ungrouped"}
+# Variables the tool sets itself in every generated inventory.
+RESERVED_VAR_PREFIXES = ("ansible_", "provisioner_")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class LocalProvider(_Strict):
+    """Hosts are podman containers on this machine, on a network of their own."""
+
+    kind: Literal["local"]
+    subnet: Annotated[ipaddress.IPv4Network, Field(strict=False)]
+
+
+class SshProvider(_Strict):
+    """Hosts are real servers reached over SSH, with host keys checked."""
+
+    kind: Literal["ssh"]
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+    key: Annotated[str, StringConstraints(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+
+
+Provider = Annotated[LocalProvider | SshProvider, Field(discriminator="kind")]
+
+
+def _address(value: str) -> str:
+    """An IP address or a DNS name: what SSH can connect to."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _DNS_NAME.fullmatch(value) or value.replace(".", "").isdigit():
+        raise ValueError(f"{value!r} is neither an IP address nor a DNS name")
+    return value
+
+
+_DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
+                       re.IGNORECASE)
+
+
+class Host(_Strict):
+    groups: Annotated[list[GroupName], Field(min_length=1)]
+    address: Annotated[str, AfterValidator(_address)] | None = None
+
+
+class Environment(_Strict):
+    description: str = ""
+    provider: Provider
+    hosts: Annotated[dict[HostName, Host], Field(min_length=1)]
+    # Per-environment values, by group ("all" for every host): the few things that may differ.
+    vars: dict[str, dict[VarName, Any]] = Field(default_factory=dict)
+
+    def hosts_in(self, group: str) -> list[str]:
+        return sorted(name for name, host in self.hosts.items() if group in host.groups)
+
+    def address_of(self, host: str) -> str:
+        """The address Ansible connects to; local hosts get a fixed one from the subnet."""
+        spec = self.hosts[host]
+        if spec.address is not None:
+            return str(spec.address)
+        assert isinstance(self.provider, LocalProvider)  # validated: ssh hosts have addresses
+        index = sorted(self.hosts).index(host)
+        return str(self.provider.subnet.network_address + FIRST_HOST_OFFSET + index)
+
+
+class Group(_Strict):
+    description: str = ""
+
+
+class Source(_Strict):
+    groups: Annotated[dict[GroupName, Group], Field(min_length=1)]
+    environments: Annotated[dict[EnvName, Environment], Field(min_length=1)]
+
+
+class LoadedSource:
+    """A validated source plus where it came from (for messages and provenance)."""
+
+    def __init__(self, source: Source, loaded: yamlfile.Loaded) -> None:
+        self.source = source
+        self.loaded = loaded
+        self.path = loaded.path
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.source.environments[name]
+        except KeyError:
+            known = ", ".join(self.source.environments)
+            raise InputError(
+                f"unknown environment {name!r}; {self.path} defines: {known}"
+            ) from None
+
+
+def load_source(path: Path) -> LoadedSource:
+    loaded = yamlfile.load(path)
+    if not isinstance(loaded.data, dict):
+        raise InputError("expected a mapping with 'groups' and 'environments'",
+                         loaded.where(()))
+    try:
+        source = Source.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise _input_error(exc, loaded) from None
+    _check_meaning(source, loaded)
+    return LoadedSource(source, loaded)
+
+
+def _input_error(exc: ValidationError, loaded: yamlfile.Loaded) -> InputError:
+    first = exc.errors(include_url=False)[0]
+    # pydantic adds the union member ("local", "ssh") and "[key]" markers to the location;
+    # keep only the keys that exist in the file.
+    keys: list[str | int] = []
+    for part in first["loc"]:
+        if isinstance(part, str) and part.startswith("[") or part in ("local", "ssh") and (
+            tuple(keys[-1:]) == ("provider",)
+        ):
+            continue
+        keys.append(part)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "string_pattern_mismatch":
+        message = f"{first['input']!r} is not a valid name ({message})"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    return InputError(message, loaded.where(tuple(keys)), yamlfile.format_keys(tuple(keys)))
+
+
+def _check_meaning(source: Source, loaded: yamlfile.Loaded) -> None:
+    """Rules that span several keys; each failure names the key it is about."""
+
+    def fail(message: str, *keys: str | int) -> InputError:
+        return InputError(message, loaded.where(keys), yamlfile.format_keys(keys))
+
+    for name in source.groups:
+        if name in RESERVED_GROUPS:
+            raise fail(f"{name!r} is reserved by Ansible; choose another group name",
+                       "groups", name)
+    seen_hosts: dict[str, str] = {}
+    subnets: dict[str, ipaddress.IPv4Network] = {}
+    for env_name, env in source.environments.items():
+        here = ("environments", env_name)
+        for host_name, host in env.hosts.items():
+            if host_name in seen_hosts:
+                raise fail(f"host {host_name!r} is already in environment "
+                           f"{seen_hosts[host_name]!r}; a host belongs to one environment",
+                           *here, "hosts", host_name)
+            seen_hosts[host_name] = env_name
+            for i, group in enumerate(host.groups):
+                if group not in source.groups:
+                    raise fail(f"group {group!r} is not defined under 'groups' "
+                               f"(defined: {', '.join(source.groups)})",
+                               *here, "hosts", host_name, "groups", i)
+            if len(set(host.groups)) != len(host.groups):
+                raise fail("a group is listed twice", *here, "hosts", host_name, "groups")
+            if isinstance(env.provider, LocalProvider) and host.address is not None:
+                raise fail("local hosts get their address from the provider's subnet; "
+                           "remove 'address'", *here, "hosts", host_name, "address")
+            if isinstance(env.provider, SshProvider) and host.address is None:
+                raise fail("an ssh host needs an 'address'", *here, "hosts", host_name)
+        for group in source.groups:
+            if not env.hosts_in(group):
+                raise fail(f"group {group!r} has no host in this environment; "
+                           "every environment has the same groups", *here, "hosts")
+        for group, values in env.vars.items():
+            if group != "all" and group not in source.groups:
+                raise fail(f"group {group!r} is not defined under 'groups'", *here, "vars", group)
+            for var in values:
+                if var.startswith(RESERVED_VAR_PREFIXES):
+                    raise fail(f"{var!r} is set by the tool; variables starting with "
+                               f"{' or '.join(RESERVED_VAR_PREFIXES)} are reserved",
+                               *here, "vars", group, var)
+        if isinstance(env.provider, LocalProvider):
+            _check_subnet(env_name, env, env.provider.subnet, subnets, fail)
+
+
+def _check_subnet(env_name: str, env: Environment, subnet: ipaddress.IPv4Network,
+                  subnets: dict[str, ipaddress.IPv4Network], fail: Any) -> None:
+    keys = ("environments", env_name, "provider", "subnet")
+    if not subnet.subnet_of(LOCAL_RANGE):
+        raise fail(f"{subnet} is outside {LOCAL_RANGE}, the only range local hosts may use",
+                   *keys)
+    if subnet.num_addresses - FIRST_HOST_OFFSET - 1 < len(env.hosts):
+        raise fail(f"{subnet} is too small for {len(env.hosts)} hosts", *keys)
+    for other, other_subnet in subnets.items():
+        if subnet.overlaps(other_subnet):
+            raise fail(f"{subnet} overlaps environment {other!r} ({other_subnet})", *keys)
+    subnets[env_name] = subnet

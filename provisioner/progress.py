@@ -1,0 +1,95 @@
+"""What a person sees while a run goes and after it ends (rich)."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from provisioner.runner import RunResult
+
+FAILED_EVENTS = {"runner_on_failed", "runner_on_unreachable"}
+DONE_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
+
+
+class LiveProgress:
+    """A status line: current play and task, hosts done/failed in this task, elapsed time.
+
+    Failures are printed above it as they happen, with the task, the host and Ansible's message,
+    so nobody waits for the end of a long run to learn what broke.
+    """
+
+    def __init__(self, console: Console, env: str, hosts: int, verbose: bool = False) -> None:
+        self.console = console
+        self.env = env
+        self.hosts = hosts
+        self.verbose = verbose
+        self.play = ""
+        self.task = ""
+        self.done: set[str] = set()
+        self.failed: set[str] = set()
+        self.started = time.monotonic()
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=True)
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.live.__exit__(exc_type, exc, tb)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        if kind == "playbook_on_play_start":
+            self.play = data.get("play", "")
+        elif kind == "playbook_on_task_start":
+            self.task = data.get("task", "")
+            self.done.clear()
+        elif kind in DONE_EVENTS:
+            host = data.get("host", "?")
+            self.done.add(host)
+            if kind in FAILED_EVENTS and not data.get("ignore_errors"):
+                self.failed.add(host)
+                self.console.print(Text(f"{kind.removeprefix('runner_on_').upper()}: "
+                                        f"{host}: {data.get('task', '')}: {_message(data)}",
+                                        style="bold red"))
+        if self.verbose and event.get("stdout"):
+            self.console.print(Text.from_ansi(event["stdout"]))
+        self.live.update(self._render())
+
+    def _render(self) -> Group:
+        elapsed = time.monotonic() - self.started
+        line = Text.assemble(
+            (f"{self.env} ", "bold"),
+            (f"{self.play} ", "cyan"),
+            ("› ", "dim"),
+            (f"{self.task or 'starting'}  ", ""),
+            (f"{len(self.done)}/{self.hosts} hosts  ", "green"),
+            (f"{len(self.failed)} failed  " if self.failed else "", "red"),
+            (f"{elapsed:5.1f}s", "dim"),
+        )
+        return Group(line)
+
+
+def _message(data: dict[str, Any]) -> str:
+    result = data.get("res") or {}
+    text = result.get("msg") or result.get("stderr") or result.get("module_stderr") or ""
+    return str(text).strip().splitlines()[0] if str(text).strip() else "(no message)"
+
+
+def summary_table(result: RunResult) -> Table:
+    table = Table(title=f"{result.env}: {result.status} in {result.seconds:.1f}s")
+    for column in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
+        table.add_column(column, justify="left" if column == "host" else "right")
+    for host, stats in result.hosts.items():
+        style = "" if stats.succeeded else "red"
+        table.add_row(host, str(stats.ok), str(stats.changed), str(stats.failed),
+                      str(stats.unreachable), str(stats.skipped), style=style)
+    return table

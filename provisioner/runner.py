@@ -1,0 +1,125 @@
+"""Run a playbook on one environment through ansible-runner.
+
+Library code: knows nothing of the terminal. Callers pass an `on_event` callback (the CLI's live
+display) and get back a RunResult with per-host stats taken from Ansible's own final stats event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from provisioner import paths
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failed == 0 and self.unreachable == 0
+
+
+@dataclass
+class RunResult:
+    env: str
+    status: str  # ansible-runner's: successful, failed, canceled, timeout
+    rc: int
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+    artifacts: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "successful" and all(h.succeeded for h in self.hosts.values())
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts.values())
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    env: str
+    playbook: Path = paths.SITE_PLAYBOOK
+    limit: str | None = None
+    tags: str | None = None
+    check: bool = False
+    verbosity: int = 0
+    extravars: dict[str, Any] = field(default_factory=dict)
+
+    def cmdline(self) -> str:
+        parts = []
+        if self.tags:
+            parts += ["--tags", self.tags]
+        if self.check:
+            parts += ["--check", "--diff"]
+        return " ".join(parts)
+
+
+def ansible_env() -> dict[str, str]:
+    """Environment for every Ansible process: the repo's ansible.cfg, wherever we run from."""
+    return {"ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG)}
+
+
+def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> RunResult:
+    private = paths.state_dir("runs", request.env)
+    started = time.monotonic()
+    stats: dict[str, Any] = {}
+
+    def handle(event: dict[str, Any]) -> bool:
+        if event.get("event") == "playbook_on_stats":
+            stats.update(event.get("event_data", {}))
+        if on_event is not None:
+            on_event(event)
+        return True
+
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(paths.REPO),
+        playbook=str(request.playbook),
+        inventory=str(paths.INVENTORIES / request.env),
+        envvars=ansible_env(),
+        extravars=request.extravars or None,
+        cmdline=request.cmdline() or None,
+        limit=request.limit,
+        verbosity=request.verbosity or None,
+        quiet=True,
+        event_handler=handle,
+        suppress_env_files=True,  # env files would hold extravars and passwords in clear text
+        rotate_artifacts=20,
+    )
+    result = RunResult(
+        env=request.env,
+        status=runner.status,
+        rc=runner.rc,
+        hosts=_host_stats(stats),
+        artifacts=Path(runner.config.artifact_dir),
+        seconds=time.monotonic() - started,
+    )
+    return result
+
+
+def _host_stats(stats: dict[str, Any]) -> dict[str, HostStats]:
+    hosts: dict[str, HostStats] = {}
+    for key in STAT_KEYS:
+        for host, count in (stats.get(key) or {}).items():
+            hosts.setdefault(host, HostStats())
+            target = {"failures": "failed", "dark": "unreachable"}.get(key, key)
+            if hasattr(HostStats, target):
+                setattr(hosts[host], target, getattr(hosts[host], target) + count)
+    return dict(sorted(hosts.items()))

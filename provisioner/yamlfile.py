@@ -1,0 +1,141 @@
+"""Load a YAML file strictly, remembering the line of every key.
+
+PyYAML's own constructor forgets where values came from, silently keeps the last of duplicate
+keys, and expands aliases without limit (the "billion laughs" bomb). We compose the node tree
+ourselves instead, so that every value has a line, duplicates are refused, and the number of
+nodes built is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioner.errors import InputError, Location
+
+MAX_BYTES = 1024 * 1024  # a source of truth is hand-written; anything larger is a mistake
+MAX_NODES = 200_000  # bounds alias expansion: each alias use counts its whole subtree again
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class Loaded:
+    """A YAML document as plain data, plus the line where each key path starts."""
+
+    path: Path
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def where(self, keys: KeyPath) -> Location:
+        """The line of the deepest known prefix of `keys` (a missing key reports its parent)."""
+        for end in range(len(keys), -1, -1):
+            line = self.lines.get(keys[:end])
+            if line is not None:
+                return Location(self.path, line)
+        return Location(self.path)
+
+
+def format_keys(keys: KeyPath) -> str:
+    text = ""
+    for key in keys:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text
+
+
+def load(path: Path) -> Loaded:
+    """Read and parse one YAML file; every problem is an InputError naming file and line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", Location(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", Location(path)) from None
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"file is {len(raw)} bytes; the limit is {MAX_BYTES}", Location(path))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", Location(path, line)
+        ) from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Loaded:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"YAML syntax error: {problem}", Location(path, line)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"YAML error: {exc}", Location(path)) from None
+    loaded = Loaded(path=path, data=None)
+    if node is None:
+        return loaded
+    builder = _Builder(loaded)
+    loaded.data = builder.build(node, ())
+    return loaded
+
+
+class _Builder:
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.count = 0
+        # Scalars are resolved by PyYAML's safe constructor, so "yes", "1.5", "~" mean what
+        # YAML 1.1 says they mean, exactly as Ansible will read the generated files.
+        self.scalars = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, keys: KeyPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise InputError(
+                f"document expands to more than {MAX_NODES} values (alias bomb?)",
+                Location(self.loaded.path, node.start_mark.line + 1),
+            )
+        self.loaded.lines.setdefault(keys, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, keys)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*keys, i)) for i, item in enumerate(node.value)]
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise InputError(
+                f"cannot read value: {exc.problem}",
+                Location(self.loaded.path, node.start_mark.line + 1),
+                format_keys(keys),
+            ) from None
+
+    def _mapping(self, node: yaml.MappingNode, keys: KeyPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise InputError(
+                    "merge keys (<<) are not supported in the source of truth",
+                    Location(self.loaded.path, line),
+                    format_keys(keys),
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError(
+                    "a key must be a plain string", Location(self.loaded.path, line),
+                    format_keys(keys),
+                )
+            key = str(key_node.value)
+            if key in result:
+                first = self.loaded.lines.get((*keys, key))
+                raise InputError(
+                    f"duplicate key {key!r} (first set on line {first})",
+                    Location(self.loaded.path, line),
+                    format_keys((*keys, key)),
+                )
+            self.loaded.lines[(*keys, key)] = line
+            result[key] = self.build(value_node, (*keys, key))
+        return result
