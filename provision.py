@@ -9,7 +9,7 @@ from pathlib import Path
 # which holds the pinned Ansible, ansible-runner and friends.
 VENV_PYTHON = Path(__file__).resolve().parent / ".venv" / "bin" / "python"
 if sys.prefix == sys.base_prefix and VENV_PYTHON.exists():
-    os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])
+    os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])  # noqa: S606  (same script, our venv)
 
 from provisioner.cli import main  # noqa: E402  (after the venv switch on purpose)
 

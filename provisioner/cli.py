@@ -47,36 +47,59 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--source", type=Path, default=paths.DEFAULT_SOURCE, metavar="PATH",
-                        help="source of truth to read (default: environments.yml)")
+    common.add_argument(
+        "--source",
+        type=Path,
+        default=paths.DEFAULT_SOURCE,
+        metavar="PATH",
+        help="source of truth to read (default: environments.yml)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    apply = sub.add_parser("apply", parents=[common], help=COMMANDS["apply"],
-                           description=COMMANDS["apply"])
+    apply = sub.add_parser(
+        "apply", parents=[common], help=COMMANDS["apply"], description=COMMANDS["apply"]
+    )
     apply.add_argument("env", help="environment name, e.g. staging")
     apply.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
     apply.add_argument("--tags", help="only tasks with these tags, e.g. common")
-    apply.add_argument("--check", action="store_true",
-                       help="dry run: report what would change, with diffs, change nothing")
-    apply.add_argument("-v", "--verbose", action="count", default=0,
-                       help="print Ansible's output (repeat for more)")
+    apply.add_argument(
+        "--check",
+        action="store_true",
+        help="dry run: report what would change, with diffs, change nothing",
+    )
+    apply.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print Ansible's output (repeat for more)",
+    )
 
-    inventory = sub.add_parser("inventory", parents=[common], help=COMMANDS["inventory"],
-                               description=COMMANDS["inventory"])
-    inventory.add_argument("envs", nargs="*", metavar="ENV",
-                           help="environments to generate (default: all)")
-    inventory.add_argument("--check", action="store_true",
-                           help="write nothing; exit 1 if any generated file is stale")
+    inventory = sub.add_parser(
+        "inventory", parents=[common], help=COMMANDS["inventory"], description=COMMANDS["inventory"]
+    )
+    inventory.add_argument(
+        "envs", nargs="*", metavar="ENV", help="environments to generate (default: all)"
+    )
+    inventory.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any generated file is stale"
+    )
 
-    verify = sub.add_parser("verify", parents=[common], help=COMMANDS["verify"],
-                            description=COMMANDS["verify"])
+    verify = sub.add_parser(
+        "verify", parents=[common], help=COMMANDS["verify"], description=COMMANDS["verify"]
+    )
     verify.add_argument("env")
-    verify.add_argument("--junit-xml", type=Path, metavar="PATH",
-                        help="also write the results as JUnit XML (for CI)")
+    verify.add_argument(
+        "--junit-xml",
+        type=Path,
+        metavar="PATH",
+        help="also write the results as JUnit XML (for CI)",
+    )
 
     for name in ("up", "down"):
-        cmd = sub.add_parser(name, parents=[common], help=COMMANDS[name],
-                             description=COMMANDS[name])
+        cmd = sub.add_parser(
+            name, parents=[common], help=COMMANDS[name], description=COMMANDS[name]
+        )
         cmd.add_argument("env")
     sub.add_parser("image", help=COMMANDS["image"], description=COMMANDS["image"])
     return parser
@@ -99,8 +122,9 @@ def _tools_on_path() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tools_on_path()
-    args = build_parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None
-                                                                 else argv)))
+    args = build_parser().parse_args(
+        _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    )
     console = Console(stderr=False, highlight=False)
     errors = Console(stderr=True, highlight=False)
     try:

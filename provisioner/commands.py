@@ -8,7 +8,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.text import Text
 
-from provisioner import inventory, localhosts, verify
+from provisioner import inventory, localhosts, paths, secrets, verify
 from provisioner.errors import EXIT_FAILED, EXIT_OK
 from provisioner.model import LoadedSource, LocalProvider, load_source
 from provisioner.progress import LiveProgress, summary_table
@@ -27,7 +27,7 @@ def _say(console: Console) -> Callable[[str], None]:
 def _generate(loaded: LoadedSource, envs: list[str] | None, console: Console) -> None:
     generated = inventory.render_all(loaded, envs)
     for path in inventory.write(generated):
-        console.print(Text(f"• wrote {path.relative_to(inventory.paths.REPO)}", style="dim"))
+        console.print(Text(f"• wrote {paths.display(path)}", style="dim"))
 
 
 def cmd_inventory(args: argparse.Namespace, console: Console) -> int:
@@ -51,8 +51,15 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     _generate(loaded, None, console)
     if isinstance(env.provider, LocalProvider):
         localhosts.up(args.env, env, _say(console))
-    request = RunRequest(env=args.env, limit=args.limit, tags=args.tags, check=args.check,
-                         verbosity=args.verbose)
+    vault = secrets.vault_for(args.env, env)
+    request = RunRequest(
+        env=args.env,
+        limit=args.limit,
+        tags=args.tags,
+        check=args.check,
+        verbosity=args.verbose,
+        vault_args=tuple(vault.cmdline()),
+    )
     with LiveProgress(console, args.env, len(env.hosts), verbose=args.verbose > 0) as live:
         result = run_playbook(request, on_event=live.on_event)
     console.print(summary_table(result))

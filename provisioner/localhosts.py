@@ -72,7 +72,10 @@ def _build_image(tag: str, say: Say) -> None:
     say(f"building local host image {tag} from Debian's packages (about a minute)")
     result = subprocess.run(
         ["bash", str(paths.HOSTS_DIR / "build-image.sh"), tag],
-        env=podman_env(), capture_output=True, text=True, check=False,
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise HostError(f"building the host image failed:\n{result.stderr.strip()}")
@@ -84,9 +87,20 @@ def ensure_ssh_key() -> None:
         return
     paths.state_dir("ssh")
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provisioner-local",
-         "-f", str(paths.SSH_KEY)],
-        check=True, capture_output=True,
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "provisioner-local",
+            "-f",
+            str(paths.SSH_KEY),
+        ],
+        check=True,
+        capture_output=True,
     )
     # Mounted into every container as root's authorized_keys: sshd wants it world-readable
     # at most, never writable.
@@ -114,7 +128,9 @@ def containers(env: str) -> dict[str, Container]:
         networks = inspect["NetworkSettings"].get("Networks") or {}
         address = (networks.get(network_name(env)) or {}).get("IPAddress") or None
         found[name] = Container(
-            name=name, running=item["State"] == "running", image=inspect["ImageName"],
+            name=name,
+            running=item["State"] == "running",
+            image=inspect["ImageName"],
             address=address,
         )
     return found
@@ -129,8 +145,15 @@ def _ensure_network(env_name: str, provider: LocalProvider, say: Say) -> None:
             return
         say(f"network {name} has subnet {subnets}, the source says {provider.subnet}: recreating")
         down(env_name, say)
-    podman("network", "create", "--subnet", str(provider.subnet), "--label",
-           f"{LABEL}={env_name}", name)
+    podman(
+        "network",
+        "create",
+        "--subnet",
+        str(provider.subnet),
+        "--label",
+        f"{LABEL}={env_name}",
+        name,
+    )
 
 
 def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
@@ -154,10 +177,21 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
         if current is None:
             say(f"creating {host} ({address})")
             podman(
-                "run", "-d", "--name", host, "--hostname", host,
-                "--network", network_name(env_name), "--ip", address,
-                "--label", f"{LABEL}={env_name}", "--systemd=always",
-                "-v", f"{paths.SSH_KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",
+                "run",
+                "-d",
+                "--name",
+                host,
+                "--hostname",
+                host,
+                "--network",
+                network_name(env_name),
+                "--ip",
+                address,
+                "--label",
+                f"{LABEL}={env_name}",
+                "--systemd=always",
+                "-v",
+                f"{paths.SSH_KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",
                 tag,
             )
         elif not current.running:

@@ -72,8 +72,10 @@ def _address(value: str) -> str:
     return value
 
 
-_DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
-                       re.IGNORECASE)
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
+    re.IGNORECASE,
+)
 
 
 class Host(_Strict):
@@ -96,7 +98,8 @@ class Environment(_Strict):
         spec = self.hosts[host]
         if spec.address is not None:
             return str(spec.address)
-        assert isinstance(self.provider, LocalProvider)  # validated: ssh hosts have addresses
+        if not isinstance(self.provider, LocalProvider):  # validation makes this unreachable
+            raise ValueError(f"host {host!r} has no address")
         index = sorted(self.hosts).index(host)
         return str(self.provider.subnet.network_address + FIRST_HOST_OFFSET + index)
 
@@ -130,9 +133,10 @@ class LoadedSource:
 
 def load_source(path: Path) -> LoadedSource:
     loaded = yamlfile.load(path)
+    if loaded.data is None:  # no line to point at: the file has nothing but comments
+        raise InputError("the file is empty; expected 'groups' and 'environments'", loaded.where(()))
     if not isinstance(loaded.data, dict):
-        raise InputError("expected a mapping with 'groups' and 'environments'",
-                         loaded.where(()))
+        raise InputError("expected a mapping with 'groups' and 'environments'", loaded.where(()))
     try:
         source = Source.model_validate(loaded.data)
     except ValidationError as exc:
@@ -143,17 +147,22 @@ def load_source(path: Path) -> LoadedSource:
 
 def _input_error(exc: ValidationError, loaded: yamlfile.Loaded) -> InputError:
     first = exc.errors(include_url=False)[0]
-    # pydantic adds the union member ("local", "ssh") and "[key]" markers to the location;
-    # keep only the keys that exist in the file.
+    # pydantic adds the union member ("local", "ssh") to the location; drop what the file
+    # does not have, so the key path and its line are the user's.
     keys: list[str | int] = []
     for part in first["loc"]:
-        if isinstance(part, str) and part.startswith("[") or part in ("local", "ssh") and (
-            tuple(keys[-1:]) == ("provider",)
-        ):
-            continue
+        if keys[-1:] == ["provider"] and part in ("local", "ssh") or part == "[key]":
+            continue  # "[key]": the error is about the mapping key itself, already last
         keys.append(part)
     message = first["msg"]
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "union_tag_not_found":
+        message = f"required key {first['ctx']['discriminator']} is missing"
+    elif first["type"] == "union_tag_invalid":
+        keys.append(first["ctx"]["discriminator"].strip("'"))  # the line of the wrong value
+        message = (
+            f"{first['input'].get(keys[-1])!r} is not one of {first['ctx']['expected_tags']}"
+        )
+    elif first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "string_pattern_mismatch":
         message = f"{first['input']!r} is not a valid name ({message})"
@@ -164,61 +173,96 @@ def _input_error(exc: ValidationError, loaded: yamlfile.Loaded) -> InputError:
 
 def _check_meaning(source: Source, loaded: yamlfile.Loaded) -> None:
     """Rules that span several keys; each failure names the key it is about."""
+    _Rules(source, loaded).check()
 
-    def fail(message: str, *keys: str | int) -> InputError:
-        return InputError(message, loaded.where(keys), yamlfile.format_keys(keys))
 
-    for name in source.groups:
-        if name in RESERVED_GROUPS:
-            raise fail(f"{name!r} is reserved by Ansible; choose another group name",
-                       "groups", name)
-    seen_hosts: dict[str, str] = {}
-    subnets: dict[str, ipaddress.IPv4Network] = {}
-    for env_name, env in source.environments.items():
-        here = ("environments", env_name)
-        for host_name, host in env.hosts.items():
-            if host_name in seen_hosts:
-                raise fail(f"host {host_name!r} is already in environment "
-                           f"{seen_hosts[host_name]!r}; a host belongs to one environment",
-                           *here, "hosts", host_name)
-            seen_hosts[host_name] = env_name
-            for i, group in enumerate(host.groups):
-                if group not in source.groups:
-                    raise fail(f"group {group!r} is not defined under 'groups' "
-                               f"(defined: {', '.join(source.groups)})",
-                               *here, "hosts", host_name, "groups", i)
-            if len(set(host.groups)) != len(host.groups):
-                raise fail("a group is listed twice", *here, "hosts", host_name, "groups")
-            if isinstance(env.provider, LocalProvider) and host.address is not None:
-                raise fail("local hosts get their address from the provider's subnet; "
-                           "remove 'address'", *here, "hosts", host_name, "address")
-            if isinstance(env.provider, SshProvider) and host.address is None:
-                raise fail("an ssh host needs an 'address'", *here, "hosts", host_name)
-        for group in source.groups:
+class _Rules:
+    def __init__(self, source: Source, loaded: yamlfile.Loaded) -> None:
+        self.source = source
+        self.loaded = loaded
+        self.host_env: dict[str, str] = {}  # host -> the environment that has it
+        self.subnets: dict[str, ipaddress.IPv4Network] = {}
+
+    def fail(self, message: str, *keys: str | int) -> InputError:
+        return InputError(message, self.loaded.where(keys), yamlfile.format_keys(keys))
+
+    def check(self) -> None:
+        for name in self.source.groups:
+            if name in RESERVED_GROUPS:
+                raise self.fail(
+                    f"{name!r} is reserved by Ansible; choose another group name", "groups", name
+                )
+        for env_name, env in self.source.environments.items():
+            for host_name, host in env.hosts.items():
+                self.check_host(env_name, env, host_name, host)
+            self.check_environment(env_name, env)
+
+    def check_host(self, env_name: str, env: Environment, name: str, host: Host) -> None:
+        keys = ("environments", env_name, "hosts", name)
+        if name in self.host_env:
+            raise self.fail(
+                f"host {name!r} is already in environment {self.host_env[name]!r}; "
+                "a host belongs to one environment",
+                *keys,
+            )
+        self.host_env[name] = env_name
+        for i, group in enumerate(host.groups):
+            if group not in self.source.groups:
+                raise self.fail(
+                    f"group {group!r} is not defined under 'groups' "
+                    f"(defined: {', '.join(self.source.groups)})",
+                    *keys,
+                    "groups",
+                    i,
+                )
+        if len(set(host.groups)) != len(host.groups):
+            raise self.fail("a group is listed twice", *keys, "groups")
+        if isinstance(env.provider, LocalProvider) and host.address is not None:
+            raise self.fail(
+                "local hosts get their address from the provider's subnet; remove 'address'",
+                *keys,
+                "address",
+            )
+        if isinstance(env.provider, SshProvider) and host.address is None:
+            raise self.fail("an ssh host needs an 'address'", *keys)
+
+    def check_environment(self, env_name: str, env: Environment) -> None:
+        keys = ("environments", env_name)
+        for group in self.source.groups:
             if not env.hosts_in(group):
-                raise fail(f"group {group!r} has no host in this environment; "
-                           "every environment has the same groups", *here, "hosts")
+                raise self.fail(
+                    f"group {group!r} has no host in this environment; "
+                    "every environment has the same groups",
+                    *keys,
+                    "hosts",
+                )
         for group, values in env.vars.items():
-            if group != "all" and group not in source.groups:
-                raise fail(f"group {group!r} is not defined under 'groups'", *here, "vars", group)
+            if group != "all" and group not in self.source.groups:
+                raise self.fail(
+                    f"group {group!r} is not defined under 'groups'", *keys, "vars", group
+                )
             for var in values:
                 if var.startswith(RESERVED_VAR_PREFIXES):
-                    raise fail(f"{var!r} is set by the tool; variables starting with "
-                               f"{' or '.join(RESERVED_VAR_PREFIXES)} are reserved",
-                               *here, "vars", group, var)
+                    raise self.fail(
+                        f"{var!r} is set by the tool; variables starting with "
+                        f"{' or '.join(RESERVED_VAR_PREFIXES)} are reserved",
+                        *keys,
+                        "vars",
+                        group,
+                        var,
+                    )
         if isinstance(env.provider, LocalProvider):
-            _check_subnet(env_name, env, env.provider.subnet, subnets, fail)
+            self.check_subnet(env_name, env, env.provider.subnet)
 
-
-def _check_subnet(env_name: str, env: Environment, subnet: ipaddress.IPv4Network,
-                  subnets: dict[str, ipaddress.IPv4Network], fail: Any) -> None:
-    keys = ("environments", env_name, "provider", "subnet")
-    if not subnet.subnet_of(LOCAL_RANGE):
-        raise fail(f"{subnet} is outside {LOCAL_RANGE}, the only range local hosts may use",
-                   *keys)
-    if subnet.num_addresses - FIRST_HOST_OFFSET - 1 < len(env.hosts):
-        raise fail(f"{subnet} is too small for {len(env.hosts)} hosts", *keys)
-    for other, other_subnet in subnets.items():
-        if subnet.overlaps(other_subnet):
-            raise fail(f"{subnet} overlaps environment {other!r} ({other_subnet})", *keys)
-    subnets[env_name] = subnet
+    def check_subnet(self, env_name: str, env: Environment, subnet: ipaddress.IPv4Network) -> None:
+        keys = ("environments", env_name, "provider", "subnet")
+        if not subnet.subnet_of(LOCAL_RANGE):
+            raise self.fail(
+                f"{subnet} is outside {LOCAL_RANGE}, the only range local hosts may use", *keys
+            )
+        if subnet.num_addresses - FIRST_HOST_OFFSET - 1 < len(env.hosts):
+            raise self.fail(f"{subnet} is too small for {len(env.hosts)} hosts", *keys)
+        for other, other_subnet in self.subnets.items():
+            if subnet.overlaps(other_subnet):
+                raise self.fail(f"{subnet} overlaps environment {other!r} ({other_subnet})", *keys)
+        self.subnets[env_name] = subnet

@@ -40,8 +40,12 @@ class LiveProgress:
         self.live.__enter__()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.live.__exit__(exc_type, exc, tb)
 
     def on_event(self, event: dict[str, Any]) -> None:
@@ -57,9 +61,13 @@ class LiveProgress:
             self.done.add(host)
             if kind in FAILED_EVENTS and not data.get("ignore_errors"):
                 self.failed.add(host)
-                self.console.print(Text(f"{kind.removeprefix('runner_on_').upper()}: "
-                                        f"{host}: {data.get('task', '')}: {_message(data)}",
-                                        style="bold red"))
+                self.console.print(
+                    Text(
+                        f"{kind.removeprefix('runner_on_').upper()}: "
+                        f"{host}: {data.get('task', '')}: {_message(data)}",
+                        style="bold red",
+                    )
+                )
         if self.verbose and event.get("stdout"):
             self.console.print(Text.from_ansi(event["stdout"]))
         self.live.update(self._render())
@@ -69,7 +77,7 @@ class LiveProgress:
         line = Text.assemble(
             (f"{self.env} ", "bold"),
             (f"{self.play} ", "cyan"),
-            ("› ", "dim"),
+            ("> ", "dim"),
             (f"{self.task or 'starting'}  ", ""),
             (f"{len(self.done)}/{self.hosts} hosts  ", "green"),
             (f"{len(self.failed)} failed  " if self.failed else "", "red"),
@@ -90,6 +98,13 @@ def summary_table(result: RunResult) -> Table:
         table.add_column(column, justify="left" if column == "host" else "right")
     for host, stats in result.hosts.items():
         style = "" if stats.succeeded else "red"
-        table.add_row(host, str(stats.ok), str(stats.changed), str(stats.failed),
-                      str(stats.unreachable), str(stats.skipped), style=style)
+        table.add_row(
+            host,
+            str(stats.ok),
+            str(stats.changed),
+            str(stats.failed),
+            str(stats.unreachable),
+            str(stats.skipped),
+            style=style,
+        )
     return table

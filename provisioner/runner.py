@@ -6,6 +6,7 @@ display) and get back a RunResult with per-host stats taken from Ansible's own f
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,14 +62,15 @@ class RunRequest:
     check: bool = False
     verbosity: int = 0
     extravars: dict[str, Any] = field(default_factory=dict)
+    vault_args: tuple[str, ...] = ()
 
     def cmdline(self) -> str:
-        parts = []
+        parts = list(self.vault_args)
         if self.tags:
             parts += ["--tags", self.tags]
         if self.check:
             parts += ["--check", "--diff"]
-        return " ".join(parts)
+        return shlex.join(parts)
 
 
 def ansible_env() -> dict[str, str]:
@@ -103,7 +105,7 @@ def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> 
         suppress_env_files=True,  # env files would hold extravars and passwords in clear text
         rotate_artifacts=20,
     )
-    result = RunResult(
+    return RunResult(
         env=request.env,
         status=runner.status,
         rc=runner.rc,
@@ -111,7 +113,6 @@ def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> 
         artifacts=Path(runner.config.artifact_dir),
         seconds=time.monotonic() - started,
     )
-    return result
 
 
 def _host_stats(stats: dict[str, Any]) -> dict[str, HostStats]:

@@ -22,12 +22,21 @@ def ssh_config(env_name: str, env: Environment) -> Path:
     """An ssh_config for testinfra: which key, and whether host keys are checked."""
     # One SSH connection per host for the whole suite, not one per command.
     control = paths.state_dir("ssh") / "cm-%C"
-    lines = ["Host *", "  BatchMode yes", "  ConnectTimeout 10", "  ControlMaster auto",
-             f"  ControlPath {control}", "  ControlPersist 60s"]
+    lines = [
+        "Host *",
+        "  BatchMode yes",
+        "  ConnectTimeout 10",
+        "  ControlMaster auto",
+        f"  ControlPath {control}",
+        "  ControlPersist 60s",
+    ]
     if isinstance(env.provider, LocalProvider):
         # Same trust as Ansible has for local hosts (see inventory.LOCAL_SSH_ARGS).
-        lines += [f"  IdentityFile {paths.SSH_KEY}", "  StrictHostKeyChecking no",
-                  "  UserKnownHostsFile /dev/null"]
+        lines += [
+            f"  IdentityFile {paths.SSH_KEY}",
+            "  StrictHostKeyChecking no",
+            "  UserKnownHostsFile /dev/null",
+        ]
     elif isinstance(env.provider, SshProvider):
         lines += [f"  IdentityFile {env.provider.key}", f"  Port {env.provider.port}"]
     path = paths.state_dir("ssh") / f"verify-{env_name}.config"
@@ -43,8 +52,15 @@ def host_specs(env: Environment) -> list[str]:
 
 def run(env_name: str, env: Environment, junit_xml: Path | None = None) -> int:
     args = [
-        sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-q",
-        "--rootdir", str(SUITE),
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITE),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--rootdir",
+        str(SUITE),
         f"--hosts={','.join(host_specs(env))}",
         f"--ssh-config={ssh_config(env_name, env)}",
     ]

@@ -125,7 +125,8 @@ class _Builder:
                 )
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InputError(
-                    "a key must be a plain string", Location(self.loaded.path, line),
+                    "a key must be a plain string",
+                    Location(self.loaded.path, line),
                     format_keys(keys),
                 )
             key = str(key_node.value)

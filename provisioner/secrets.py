@@ -1,0 +1,90 @@
+"""Per-environment secrets, kept in ansible-vault files with one vault id per environment.
+
+Where an environment's secrets live:
+  secrets/<env>.yml             committed, encrypted with vault id <env> (real environments)
+  .state/secrets/<env>.yml      made on first use for local environments (random values)
+The vault password comes from $PROVISION_VAULT_PASSWORD_FILE_<ENV> (upper case), else from
+.state/vault/<env>.password (made for local environments). Each environment has its own
+password, so staging's cannot open prod's file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from provisioner import paths
+from provisioner.errors import InputError
+from provisioner.model import Environment, LocalProvider
+
+# What every environment's vault holds; local environments get random values.
+REQUIRED = ("vault_csapp_db_password",)
+
+
+@dataclass(frozen=True)
+class Vault:
+    env: str
+    file: Path
+    password_file: Path
+
+    def cmdline(self) -> list[str]:
+        """Arguments for ansible-playbook: the vault id and the secrets as extra vars."""
+        return ["--vault-id", f"{self.env}@{self.password_file}", "-e", f"@{self.file}"]
+
+
+def password_file(env_name: str) -> Path:
+    override = os.environ.get(f"PROVISION_VAULT_PASSWORD_FILE_{env_name.upper()}")
+    return Path(override) if override else paths.STATE / "vault" / f"{env_name}.password"
+
+
+def vault_for(env_name: str, env: Environment) -> Vault:
+    committed = paths.REPO / "secrets" / f"{env_name}.yml"
+    password = password_file(env_name)
+    if committed.exists():
+        if not password.exists():
+            raise InputError(
+                f"no vault password for {env_name}: put it in {password} or name a file in "
+                f"PROVISION_VAULT_PASSWORD_FILE_{env_name.upper()}"
+            )
+        return Vault(env_name, committed, password)
+    if not isinstance(env.provider, LocalProvider):
+        raise InputError(
+            f"environment {env_name!r} has no secrets: create secrets/{env_name}.yml with "
+            f"`ansible-vault create --vault-id {env_name}@PASSWORD_FILE secrets/{env_name}.yml` "
+            f"holding {', '.join(REQUIRED)}"
+        )
+    return _local_vault(env_name, password)
+
+
+def _local_vault(env_name: str, password: Path) -> Vault:
+    file = paths.state_dir("secrets") / f"{env_name}.yml"
+    if not password.exists():
+        paths.state_dir("vault")
+        _write_private(password, secrets.token_urlsafe(32) + "\n")
+        file.unlink(missing_ok=True)  # a vault we can no longer open is worthless
+    if not file.exists():
+        values = {name: secrets.token_urlsafe(24) for name in REQUIRED}
+        encrypt(env_name, password, yaml.safe_dump(values), file)
+    return Vault(env_name, file, password)
+
+
+def encrypt(env_name: str, password: Path, plaintext: str, target: Path) -> None:
+    tmp = target.with_suffix(".tmp")
+    subprocess.run(
+        ["ansible-vault", "encrypt", "--vault-id", f"{env_name}@{password}",
+         "--encrypt-vault-id", env_name, "--output", str(tmp), "-"],
+        input=plaintext, text=True, check=True, capture_output=True,
+    )
+    tmp.chmod(0o600)
+    tmp.replace(target)
+
+
+def _write_private(path: Path, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
