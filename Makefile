@@ -7,10 +7,13 @@ export PATH := $(VENV_BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/hosts/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup staging qa prod test lint unit hosts molecule inventory-check clean-hosts
+.PHONY: setup image staging qa prod test lint unit hosts molecule inventory-check clean-hosts
 
 setup:
 	@scripts/setup.sh
+
+image: setup
+	$(PY) provision.py image
 
 staging qa prod: setup
 	$(PY) provision.py $@
@@ -21,8 +24,8 @@ inventory-check: setup
 	$(PY) provision.py inventory --check
 
 lint: setup
-	ruff check provisioner tests verification molecule provision.py
-	ruff format --check provisioner tests verification molecule provision.py
+	ruff check provisioner tests verification roles/app/files provision.py
+	ruff format --check provisioner tests verification roles/app/files provision.py
 	mypy
 	yamllint -s .
 	ansible-lint --profile production
@@ -30,10 +33,10 @@ lint: setup
 unit: setup
 	pytest -m "not hosts"
 
-hosts: setup
+hosts: image
 	pytest -m hosts
 
-molecule: setup
+molecule: image
 	@for scenario in $$(ls molecule); do \
 	  echo "== molecule test -s $$scenario"; \
 	  molecule test -s $$scenario || exit 1; \

@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _with_default_command(list(sys.argv[1:] if argv is None else argv))
     )
     console = Console(stderr=False, highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    # One error is one line, however long: never wrapped, so file:line: stays greppable.
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return commands.run(args, console)
     except ProvisionerError as exc:

@@ -63,6 +63,7 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     with LiveProgress(console, args.env, len(env.hosts), verbose=args.verbose > 0) as live:
         result = run_playbook(request, on_event=live.on_event)
     console.print(summary_table(result))
+    result.write_summary(paths.state_dir("runs", args.env) / "last-run.json")
     if result.succeeded:
         verb = "would change" if args.check else "changed"
         console.print(f"[green]{args.env}: ok[/], {result.changed} tasks {verb}")

@@ -21,12 +21,16 @@ from typing import Any
 
 import yaml
 
-from provisioner import paths
+from provisioner import paths, sharedvars
 from provisioner.model import Environment, LoadedSource, LocalProvider, SshProvider
 
 GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
 # Local hosts are recreated at will, so their host keys change: checking them means nothing.
 LOCAL_KEY = "{{ inventory_dir | dirname | dirname }}/.state/ssh/id_ed25519"
+# The public half of whichever key the tool connects with.
+DEPLOY_KEY = (
+    "{{ lookup('ansible.builtin.file', (ansible_ssh_private_key_file | expanduser) ~ '.pub') }}"
+)
 LOCAL_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 
 
@@ -84,12 +88,14 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
             ansible_ssh_private_key_file=env.provider.key,
             ansible_port=env.provider.port,
         )
+    values["provisioner_deploy_keys"] = [DEPLOY_KEY]
     values.update(sorted(env.vars.get("all", {}).items()))
     return values
 
 
 def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Generated]:
     names = envs or list(loaded.source.environments)
+    sharedvars.check_no_overlap(loaded, sharedvars.load())
     for name in names:
         loaded.environment(name)  # unknown names are an input error before anything is written
     return [render(loaded, name) for name in names]

@@ -25,6 +25,7 @@ from provisioner.model import Environment, LocalProvider
 
 LABEL = "io.provisioner.env"
 IMAGE_REPO = "localhost/provisioner-host"
+LATEST = f"{IMAGE_REPO}:latest"
 BOOT_TIMEOUT = 90.0
 
 Say = Callable[[str], None]
@@ -52,9 +53,7 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def image_tag() -> str:
     """The image is named after a hash of what builds it, so a change rebuilds it."""
-    digest = hashlib.sha256()
-    for name in ("build-image.sh", "containers.conf"):
-        digest.update((paths.HOSTS_DIR / name).read_bytes())
+    digest = hashlib.sha256((paths.HOSTS_DIR / "build-image.sh").read_bytes())
     return f"{IMAGE_REPO}:{digest.hexdigest()[:12]}"
 
 
@@ -65,6 +64,8 @@ def ensure_image(say: Say = _quiet) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if podman("image", "exists", tag, check=False).returncode != 0:
             _build_image(tag, say)
+        # molecule scenarios name the image by this stable tag
+        podman("tag", tag, LATEST)
     return tag
 
 

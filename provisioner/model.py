@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from provisioner import yamlfile
-from provisioner.errors import InputError
+from provisioner.errors import InputError, Location
 
 # Names end up in container names, network names, vault ids and Ansible group names.
 EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
@@ -133,8 +133,8 @@ class LoadedSource:
 
 def load_source(path: Path) -> LoadedSource:
     loaded = yamlfile.load(path)
-    if loaded.data is None:  # no line to point at: the file has nothing but comments
-        raise InputError("the file is empty; expected 'groups' and 'environments'", loaded.where(()))
+    if loaded.data is None:  # empty, comments only, or null: no line to point at
+        raise InputError("no data; expected 'groups' and 'environments'", Location(path))
     if not isinstance(loaded.data, dict):
         raise InputError("expected a mapping with 'groups' and 'environments'", loaded.where(()))
     try:
@@ -151,7 +151,7 @@ def _input_error(exc: ValidationError, loaded: yamlfile.Loaded) -> InputError:
     # does not have, so the key path and its line are the user's.
     keys: list[str | int] = []
     for part in first["loc"]:
-        if keys[-1:] == ["provider"] and part in ("local", "ssh") or part == "[key]":
+        if (keys[-1:] == ["provider"] and part in ("local", "ssh")) or part == "[key]":
             continue  # "[key]": the error is about the mapping key itself, already last
         keys.append(part)
     message = first["msg"]
@@ -159,9 +159,9 @@ def _input_error(exc: ValidationError, loaded: yamlfile.Loaded) -> InputError:
         message = f"required key {first['ctx']['discriminator']} is missing"
     elif first["type"] == "union_tag_invalid":
         keys.append(first["ctx"]["discriminator"].strip("'"))  # the line of the wrong value
-        message = (
-            f"{first['input'].get(keys[-1])!r} is not one of {first['ctx']['expected_tags']}"
-        )
+        message = f"{first['ctx']['tag']!r} is not one of {first['ctx']['expected_tags']}"
+    elif first["type"] == "value_error":  # our own validators: their message, without prefix
+        message = str(first["ctx"]["error"])
     elif first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "string_pattern_mismatch":

@@ -6,10 +6,11 @@ display) and get back a RunResult with per-host stats taken from Ansible's own f
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ class RunResult:
     @property
     def changed(self) -> int:
         return sum(h.changed for h in self.hosts.values())
+
+    def write_summary(self, path: Path) -> None:
+        """The run's outcome as JSON, for scripts and CI (what the summary table shows)."""
+        summary = {
+            "env": self.env,
+            "status": self.status,
+            "succeeded": self.succeeded,
+            "changed": self.changed,
+            "seconds": round(self.seconds, 1),
+            "hosts": {name: asdict(stats) for name, stats in self.hosts.items()},
+        }
+        path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 @dataclass(frozen=True)

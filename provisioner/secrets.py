@@ -76,9 +76,21 @@ def _local_vault(env_name: str, password: Path) -> Vault:
 def encrypt(env_name: str, password: Path, plaintext: str, target: Path) -> None:
     tmp = target.with_suffix(".tmp")
     subprocess.run(
-        ["ansible-vault", "encrypt", "--vault-id", f"{env_name}@{password}",
-         "--encrypt-vault-id", env_name, "--output", str(tmp), "-"],
-        input=plaintext, text=True, check=True, capture_output=True,
+        [
+            "ansible-vault",
+            "encrypt",
+            "--vault-id",
+            f"{env_name}@{password}",
+            "--encrypt-vault-id",
+            env_name,
+            "--output",
+            str(tmp),
+            "-",
+        ],
+        input=plaintext,
+        text=True,
+        check=True,
+        capture_output=True,
     )
     tmp.chmod(0o600)
     tmp.replace(target)

@@ -20,6 +20,7 @@ MAX_BYTES = 1024 * 1024  # a source of truth is hand-written; anything larger is
 MAX_NODES = 200_000  # bounds alias expansion: each alias use counts its whole subtree again
 
 KeyPath = tuple[str | int, ...]
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # what a mapping or list may be
 
 
 @dataclass
@@ -42,7 +43,8 @@ class Loaded:
 def format_keys(keys: KeyPath) -> str:
     text = ""
     for key in keys:
-        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+        name = str(key) if str(key).isprintable() else repr(key)  # a message is one line
+        text += f"[{key}]" if isinstance(key, int) else (f".{name}" if text else name)
     return text
 
 
@@ -71,16 +73,32 @@ def parse(text: str, path: Path) -> Loaded:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark is not None and mark.index >= len(text) and exc.context_mark is not None:
+            mark = exc.context_mark  # at the end of the file: point where the unclosed thing began
         line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
+        # PyYAML's context ("while scanning a quoted scalar") is often the useful half.
+        problem = ", ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        if "'\\t'" in problem:
+            problem += " (a tab character: YAML wants spaces)"
         raise InputError(f"YAML syntax error: {problem}", Location(path, line)) from None
+    except yaml.reader.ReaderError as exc:  # a control character: PyYAML gives its position
+        line = text.count("\n", 0, exc.position) + 1
+        raise InputError(
+            f"YAML error: unacceptable character #x{exc.character:04x}: {exc.reason}",
+            Location(path, line),
+        ) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"YAML error: {exc}", Location(path)) from None
+        raise InputError(f"YAML error: {' '.join(str(exc).split())}", Location(path)) from None
+    except RecursionError:  # "[[[[...": PyYAML composes recursively
+        raise InputError("values are nested too deeply", Location(path)) from None
     loaded = Loaded(path=path, data=None)
     if node is None:
         return loaded
     builder = _Builder(loaded)
-    loaded.data = builder.build(node, ())
+    try:
+        loaded.data = builder.build(node, ())
+    except RecursionError:
+        raise InputError("values are nested too deeply", Location(path)) from None
     return loaded
 
 
@@ -100,6 +118,13 @@ class _Builder:
                 Location(self.loaded.path, node.start_mark.line + 1),
             )
         self.loaded.lines.setdefault(keys, node.start_mark.line + 1)
+        if node.tag not in _PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
+            # !!python/object/apply:... [args], !!set, !!omap: not plain data
+            raise InputError(
+                f"cannot read value: the tag {node.tag!r} is not supported",
+                Location(self.loaded.path, node.start_mark.line + 1),
+                format_keys(keys),
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, keys)
         if isinstance(node, yaml.SequenceNode):
@@ -107,11 +132,17 @@ class _Builder:
         try:
             return self.scalars.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            raise InputError(
-                f"cannot read value: {exc.problem}",
-                Location(self.loaded.path, node.start_mark.line + 1),
-                format_keys(keys),
-            ) from None
+            problem = str(exc.problem)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # An explicit tag on a value that is not one (!!int x, !!timestamp 2001-13-45):
+            # PyYAML's constructors fail with plain exceptions there.
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            problem = f"{node.value!r} is not a valid {tag}"
+        raise InputError(
+            f"cannot read value: {problem}",
+            Location(self.loaded.path, node.start_mark.line + 1),
+            format_keys(keys),
+        )
 
     def _mapping(self, node: yaml.MappingNode, keys: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -2,13 +2,15 @@
 
 Hosts come from testinfra's --hosts (ssh:// for `provision.py verify`, podman:// in molecule);
 each host's groups and variables come from the Ansible inventory named by
-PROVISIONER_VERIFY_INVENTORY, so the tests assert what the inventory asked for.
+PROVISIONER_VERIFY_INVENTORY (or testinfra's --ansible-inventory, which molecule passes), so the
+tests assert what the inventory asked for. A module marked `pytest.mark.tier("db")` runs only on
+the hosts of that group; on the others its tests are deselected.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,28 +21,53 @@ from testinfra.utils.ansible_runner import AnsibleRunner
 class Node:
     name: str
     vars: dict[str, Any]
+    inventory: AnsibleRunner = field(compare=False, repr=False)
+
+    def hostvars(self, name: str) -> dict[str, Any]:
+        """Another host's variables (e.g. the address of an app host)."""
+        return dict(self.inventory.get_variables(name))
 
     @property
     def groups(self) -> list[str]:
         return list(self.vars.get("group_names", []))
 
 
-@pytest.fixture(scope="session")
-def inventory() -> AnsibleRunner:
-    return AnsibleRunner.get_runner(os.environ["PROVISIONER_VERIFY_INVENTORY"])
+def _inventory(config: pytest.Config) -> AnsibleRunner:
+    path = os.environ.get("PROVISIONER_VERIFY_INVENTORY") or config.option.ansible_inventory
+    if not path:
+        raise pytest.UsageError("set PROVISIONER_VERIFY_INVENTORY or --ansible-inventory")
+    return AnsibleRunner.get_runner(path)
 
 
-@pytest.fixture(scope="module")
-def node(host: Any, inventory: AnsibleRunner) -> Node:
+def _node(config: pytest.Config, host: Any) -> Node:
     """The inventory host behind a testinfra host (matched by name or by address)."""
+    inventory = _inventory(config)
     target = host.backend.get_hostname()
     for name in inventory.get_hosts("all"):
         variables = inventory.get_variables(name)
         if target in (name, variables.get("ansible_host")):
-            return Node(name, variables)
+            return Node(name, variables, inventory)
     raise LookupError(f"{target} is not in the inventory")
 
 
-def only_in(node: Node, group: str) -> None:
-    if group not in node.groups:
-        pytest.skip(f"{node.name} is not in group {group}")
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tier(group): run only on hosts of this inventory group")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("tier")
+        host = getattr(item, "callspec", None) and item.callspec.params.get("_testinfra_host")
+        if mark is None or host is None or mark.args[0] in _node(config, host).groups:
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="module")
+def node(host: Any, request: pytest.FixtureRequest) -> Node:
+    return _node(request.config, host)

@@ -1,0 +1,113 @@
+"""Shared helpers: run the command line in-process, and prove inventories/ was not touched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from provisioner import inventory, paths
+from provisioner.cli import main
+from provisioner.errors import EXIT_INPUT
+
+TESTS = Path(__file__).resolve().parent
+FIXTURE_SOURCE = TESTS / "fixtures" / "source.yml"
+REPO_INVENTORIES = paths.REPO / "inventories"  # the real one, whatever a test patches
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> Result:
+    """`provision.py ARGV` in this process; argparse's SystemExit becomes an exit code."""
+    capsys.readouterr()  # start from nothing
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def assert_one_error(result: Result, starts: str, contains: str) -> str:
+    """Exit code 2 and exactly one message on stderr, `error: ...`: no traceback, no noise."""
+    assert "Traceback" not in result.out + result.err
+    assert result.code == EXIT_INPUT, result
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.err}"
+    assert lines[0].startswith(starts), lines[0]
+    assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every file's sha256, every link's target and every directory under `directory`."""
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(directory):  # does not follow the group_vars links
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = str(path.relative_to(directory))
+            if path.is_symlink():
+                found[rel] = f"link -> {os.readlink(path)}"
+            elif path.is_dir():
+                found[rel] = "directory"
+            else:
+                found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+class InventoriesGuard:
+    """The repo's inventories/ as it was when the test started."""
+
+    def __init__(self, backup: Path) -> None:
+        self.before = snapshot(REPO_INVENTORIES)
+        self.backup = backup
+        shutil.copytree(REPO_INVENTORIES, backup, symlinks=True)
+
+    def changed(self) -> bool:
+        return snapshot(REPO_INVENTORIES) != self.before
+
+    def assert_unchanged(self) -> None:
+        assert self.before, "inventories/ should hold the committed inventories"
+        assert snapshot(REPO_INVENTORIES) == self.before, "inventories/ was modified"
+
+
+@pytest.fixture
+def inventories_guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InventoriesGuard]:
+    """Lets a test assert the real inventories/ is byte-for-byte unchanged; should a broken
+    tool have written there anyway, puts it back so that one failure does not spread."""
+    guard = InventoriesGuard(tmp_path_factory.mktemp("inventories-backup") / "inventories")
+    yield guard
+    if guard.changed():
+        shutil.rmtree(REPO_INVENTORIES)
+        shutil.copytree(guard.backup, REPO_INVENTORIES, symlinks=True)
+
+
+@pytest.fixture
+def inventories_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the committed inventories/ that the code under test reads and writes instead.
+    (provisioner.inventory reaches the directory as paths.INVENTORIES: one module, one patch.)"""
+    assert vars(inventory)["paths"] is paths
+    copy = tmp_path / "inventories"
+    shutil.copytree(paths.INVENTORIES, copy, symlinks=True)
+    monkeypatch.setattr(paths, "INVENTORIES", copy)
+    return copy
+
+
+@pytest.fixture
+def empty_inventories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty stand-in for inventories/, for commands that generate from another source."""
+    directory = tmp_path / "inventories"
+    directory.mkdir()
+    monkeypatch.setattr(paths, "INVENTORIES", directory)
+    return directory

@@ -1,0 +1,135 @@
+"""Command-line mistakes: exit code 2, one clear message, nothing started, nothing written.
+
+An unknown environment is refused after reading the source and before anything else happens,
+so even `apply` is safe to test here: the guard below fails the test if hosts, playbooks or
+inventory writes were reached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import InventoriesGuard, assert_one_error, run_cli
+
+from provisioner import commands, inventory, localhosts, paths, verify
+from provisioner.errors import EXIT_INPUT
+
+KNOWN = "qa, staging, prod"
+
+
+@pytest.fixture
+def nothing_may_start(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace everything with an effect by a stub that records the call and fails."""
+    calls: list[str] = []
+
+    def refuse(name: str) -> Any:
+        def stub(*args: object, **kwargs: object) -> None:
+            calls.append(name)
+            raise AssertionError(f"{name} must not be reached")
+
+        return stub
+
+    monkeypatch.setattr(localhosts, "up", refuse("localhosts.up"))
+    monkeypatch.setattr(localhosts, "down", refuse("localhosts.down"))
+    monkeypatch.setattr(localhosts, "ensure_image", refuse("localhosts.ensure_image"))
+    monkeypatch.setattr(commands, "run_playbook", refuse("run_playbook"))
+    monkeypatch.setattr(verify, "run", refuse("verify.run"))
+    monkeypatch.setattr(inventory, "write", refuse("inventory.write"))
+    return calls
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["apply", "nosuch"],
+        ["nosuch"],  # short for `apply nosuch`
+        ["apply", "nosuch", "--check"],
+        ["inventory", "nosuch"],
+        ["inventory", "--check", "nosuch"],
+        ["verify", "nosuch"],
+        ["up", "nosuch"],
+        ["down", "nosuch"],
+        ["apply", "Staging"],  # names are case-sensitive
+    ],
+)
+def test_unknown_environment_is_refused_before_anything_starts(
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+    inventories_guard: InventoriesGuard,
+    nothing_may_start: list[str],
+) -> None:
+    env = next(arg for arg in argv if arg in ("nosuch", "Staging"))
+    result = run_cli(argv, capsys)
+    line = assert_one_error(result, "error: ", f"unknown environment {env!r}")
+    assert f"{paths.DEFAULT_SOURCE} defines: {KNOWN}" in line  # and says which ones exist
+    assert nothing_may_start == []
+    inventories_guard.assert_unchanged()
+
+
+def test_one_unknown_environment_among_known_ones_writes_none_of_them(
+    capsys: pytest.CaptureFixture[str], empty_inventories: Path
+) -> None:
+    result = run_cli(["inventory", "qa", "staging", "nosuch"], capsys)
+    assert_one_error(result, "error: ", "unknown environment 'nosuch'")
+    assert list(empty_inventories.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["inventory", "--bogus"], "unrecognized arguments: --bogus"),
+        (["apply", "staging", "--bogus"], "unrecognized arguments: --bogus"),
+        (["--bogus"], "the following arguments are required: COMMAND"),
+        ([], "the following arguments are required: COMMAND"),
+        (["apply"], "the following arguments are required: env"),
+        (["verify"], "the following arguments are required: env"),
+        (["up"], "the following arguments are required: env"),
+        (["down"], "the following arguments are required: env"),
+        (["inventory", "--source"], "argument --source: expected one argument"),
+        (["apply", "staging", "--limit"], "argument --limit: expected one argument"),
+        (["verify", "staging", "--junit-xml"], "argument --junit-xml: expected one argument"),
+        (["image", "extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_usage_mistake_exits_2_with_usage_and_one_error(
+    argv: list[str],
+    says: str,
+    capsys: pytest.CaptureFixture[str],
+    inventories_guard: InventoriesGuard,
+    nothing_may_start: list[str],
+) -> None:
+    result = run_cli(argv, capsys)
+    assert result.code == EXIT_INPUT
+    assert result.out == ""
+    assert "Traceback" not in result.err
+    errors = [line for line in result.err.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.err
+    assert says in errors[0]
+    assert result.err.startswith("usage: provision.py")
+    assert nothing_may_start == []
+    inventories_guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("command", ["inventory", "apply staging"])
+def test_source_that_is_not_there_is_named_in_the_error(
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    inventories_guard: InventoriesGuard,
+    nothing_may_start: list[str],
+) -> None:
+    missing = tmp_path / "nowhere.yml"
+    result = run_cli([*command.split(), "--source", str(missing)], capsys)
+    assert_one_error(result, f"error: {missing}: ", "file not found")
+    assert nothing_may_start == []
+    inventories_guard.assert_unchanged()
+
+
+def test_source_that_is_a_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], inventories_guard: InventoriesGuard
+) -> None:
+    result = run_cli(["inventory", "--source", str(tmp_path)], capsys)
+    assert_one_error(result, f"error: {tmp_path}: ", "cannot read")
+    inventories_guard.assert_unchanged()

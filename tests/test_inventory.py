@@ -1,0 +1,259 @@
+"""Generated inventories: exact, deterministic, checkable, and written all-or-nothing.
+
+Golden files: tests/golden/<env>/hosts.yml is what tests/fixtures/source.yml must render to,
+byte for byte. After an intended change to the output, regenerate them and review the diff:
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_inventory.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import FIXTURE_SOURCE, TESTS, InventoriesGuard, run_cli, snapshot
+
+from provisioner import inventory, paths
+from provisioner.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
+from provisioner.model import LoadedSource, load_source
+
+GOLDEN = TESTS / "golden"
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+FIXTURE_ENVS = ["prod", "qa"]
+
+
+@pytest.fixture(scope="module")
+def loaded() -> LoadedSource:
+    return load_source(FIXTURE_SOURCE)
+
+
+def rendered(loaded: LoadedSource, env: str) -> str:
+    return inventory.render(loaded, env).files["hosts.yml"]
+
+
+# --- golden files -----------------------------------------------------------------------------
+
+
+def test_golden_files_cover_exactly_the_fixture_environments(loaded: LoadedSource) -> None:
+    assert sorted(loaded.source.environments) == FIXTURE_ENVS  # one local, one ssh
+    if not UPDATE_GOLDEN:
+        assert sorted(p.name for p in GOLDEN.iterdir()) == FIXTURE_ENVS
+
+
+@pytest.mark.parametrize("env", FIXTURE_ENVS)
+def test_inventory_matches_the_golden_file_byte_for_byte(loaded: LoadedSource, env: str) -> None:
+    golden = GOLDEN / env / "hosts.yml"
+    content = rendered(loaded, env).encode("utf-8")
+    if UPDATE_GOLDEN:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(content)
+    assert golden.read_bytes() == content, f"run UPDATE_GOLDEN=1 if {golden} should change"
+
+
+@pytest.mark.parametrize("env", FIXTURE_ENVS)
+def test_each_inventory_links_the_shared_group_vars(loaded: LoadedSource, env: str) -> None:
+    generated = inventory.render(loaded, env)
+    assert set(generated.files) == {"hosts.yml"}
+    assert generated.links == {"group_vars": "../../group_vars"}
+
+
+def test_golden_inventory_is_what_ansible_needs(loaded: LoadedSource) -> None:
+    """Spot checks on the parsed output, so a golden file regenerated wrongly stands out."""
+    qa = yaml.safe_load((GOLDEN / "qa" / "hosts.yml").read_text(encoding="utf-8"))["all"]
+    assert qa["vars"]["provisioner_environment"] == "qa"
+    assert qa["vars"]["ansible_user"] == "root"
+    assert qa["children"]["app"]["hosts"]["qa-app-1"] == {"ansible_host": "198.18.1.10"}
+    assert qa["children"]["app"]["vars"] == {"app_workers": 2}
+    prod = yaml.safe_load((GOLDEN / "prod" / "hosts.yml").read_text(encoding="utf-8"))["all"]
+    assert prod["vars"]["ansible_user"] == "deploy"
+    assert prod["vars"]["ansible_port"] == 2222
+    assert prod["vars"]["ansible_ssh_private_key_file"] == "~/.ssh/prod_ed25519"
+    assert prod["vars"]["log_retention_days"] == 30  # an `all` value from the source
+    assert prod["children"]["db"]["hosts"] == {"prod-db-1": {"ansible_host": "203.0.113.10"}}
+    assert list(prod["children"]) == sorted(prod["children"])
+
+
+# --- header -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", FIXTURE_ENVS)
+def test_first_line_says_generated_from_the_source_do_not_edit(
+    loaded: LoadedSource, env: str
+) -> None:
+    lines = rendered(loaded, env).splitlines()
+    assert lines[0] == "# generated from tests/fixtures/source.yml - do not edit"
+    assert lines[1] == "---"
+
+
+@pytest.mark.parametrize("env", ["qa", "staging", "prod"])
+def test_committed_inventories_say_they_are_generated_from_environments_yml(env: str) -> None:
+    first = (paths.REPO / "inventories" / env / "hosts.yml").read_text(encoding="utf-8")
+    assert first.splitlines()[0] == "# generated from environments.yml - do not edit"
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+
+def shuffled(value: Any, rng: random.Random) -> Any:
+    """The same data with every mapping's keys in a random order (lists keep theirs)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {key: shuffled(item, rng) for key, item in items}
+    if isinstance(value, list):
+        return [shuffled(item, rng) for item in value]
+    return value
+
+
+def test_rendering_twice_gives_the_same_bytes(loaded: LoadedSource) -> None:
+    for env in FIXTURE_ENVS:
+        assert rendered(loaded, env) == rendered(load_source(FIXTURE_SOURCE), env)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_order_of_keys_in_the_source_does_not_change_the_output(
+    loaded: LoadedSource, tmp_path: Path, seed: int
+) -> None:
+    data = yaml.safe_load(FIXTURE_SOURCE.read_text(encoding="utf-8"))
+    mixed = shuffled(data, random.Random(seed))  # noqa: S311  (a reproducible shuffle)
+    assert mixed == data  # same content...
+    copy = tmp_path / "source.yml"
+    copy.write_text(yaml.safe_dump(mixed, sort_keys=False), encoding="utf-8")
+    assert copy.read_text(encoding="utf-8") != yaml.safe_dump(data, sort_keys=False)  # ...reordered
+    other = load_source(copy)
+    for env in FIXTURE_ENVS:
+        ours = rendered(loaded, env).split("\n", 1)
+        theirs = rendered(other, env).split("\n", 1)
+        assert theirs[0] == f"# generated from {copy} - do not edit"  # names its own source
+        assert theirs[1] == ours[1]  # and all the rest is the same, byte for byte
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_committed_inventories_are_current(
+    capsys: pytest.CaptureFixture[str], inventories_guard: InventoriesGuard
+) -> None:
+    result = run_cli(["inventory", "--check"], capsys)
+    assert (result.code, result.err) == (EXIT_OK, ""), result
+    assert "inventories are current" in result.out
+    assert inventory.check(inventory.render_all(load_source(paths.DEFAULT_SOURCE))) == []
+    inventories_guard.assert_unchanged()
+
+
+def test_provision_inventory_check_exits_0_for_the_committed_repo(
+    inventories_guard: InventoriesGuard,
+) -> None:
+    process = subprocess.run(
+        [sys.executable, "provision.py", "inventory", "--check"],
+        cwd=paths.REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert process.returncode == EXIT_OK, process.stdout + process.stderr
+    inventories_guard.assert_unchanged()
+
+
+def test_check_reports_a_hand_edit_and_generating_again_repairs_it(
+    inventories_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    inventories_guard: InventoriesGuard,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "500")  # rich wraps stdout at 80 columns; tmp paths are long
+    hosts = inventories_copy / "staging" / "hosts.yml"
+    hosts.write_text(hosts.read_text(encoding="utf-8") + "# a hand edit\n", encoding="utf-8")
+
+    result = run_cli(["inventory", "--check"], capsys)
+    assert result.code == EXIT_FAILED
+    assert f"{hosts}: differs from what the source produces" in result.out
+    assert "qa/hosts.yml" not in result.out  # only the edited file is reported
+    assert "inventories are stale" in result.out
+
+    result = run_cli(["inventory"], capsys)
+    assert result.code == EXIT_OK
+    assert f"wrote {hosts}" in result.out
+    assert run_cli(["inventory", "--check"], capsys).code == EXIT_OK
+    inventories_guard.assert_unchanged()  # all of that happened in the copy
+
+
+@pytest.mark.parametrize(
+    ("damage", "reported"),
+    [
+        (lambda d: (d / "qa" / "hosts.yml").unlink(), "qa/hosts.yml: missing"),
+        (lambda d: (d / "qa" / "group_vars").unlink(), "qa/group_vars: must be a link"),
+        (lambda d: (d / "qa" / "notes.txt").write_text("x\n"), "qa/notes.txt: not generated"),
+        (
+            lambda d: ((d / "qa" / "group_vars").unlink(), (d / "qa" / "group_vars").mkdir()),
+            "qa/group_vars: must be a link to ../../group_vars",
+        ),
+    ],
+    ids=["file-removed", "link-removed", "extra-file", "link-replaced-by-directory"],
+)
+def test_check_reports_every_kind_of_drift(
+    inventories_copy: Path, damage: Any, reported: str
+) -> None:
+    loaded = load_source(paths.DEFAULT_SOURCE)
+    assert inventory.check(inventory.render_all(loaded)) == []
+    damage(inventories_copy)
+    problems = inventory.check(inventory.render_all(loaded))
+    assert len(problems) == 1, problems
+    assert reported in problems[0]
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def test_writing_produces_the_golden_files_and_links(
+    capsys: pytest.CaptureFixture[str], empty_inventories: Path
+) -> None:
+    result = run_cli(["inventory", "--source", str(FIXTURE_SOURCE)], capsys)
+    assert result.code == EXIT_OK, result
+    for env in FIXTURE_ENVS:
+        directory = empty_inventories / env
+        assert sorted(p.name for p in directory.iterdir()) == ["group_vars", "hosts.yml"]
+        assert (directory / "hosts.yml").read_bytes() == (GOLDEN / env / "hosts.yml").read_bytes()
+        assert os.readlink(directory / "group_vars") == "../../group_vars"
+
+
+def test_writing_again_changes_nothing(loaded: LoadedSource, empty_inventories: Path) -> None:
+    generated = inventory.render_all(loaded)
+    assert len(inventory.write(generated)) == 4  # two files, two links
+    before = snapshot(empty_inventories)
+    assert inventory.write(generated) == []
+    assert snapshot(empty_inventories) == before  # and no temporary files left behind
+
+
+def test_unknown_environment_in_the_list_writes_nothing(
+    capsys: pytest.CaptureFixture[str], empty_inventories: Path
+) -> None:
+    result = run_cli(["inventory", "--source", str(FIXTURE_SOURCE), "qa", "nosuch"], capsys)
+    assert result.code == EXIT_INPUT
+    assert "unknown environment 'nosuch'" in result.err
+    assert list(empty_inventories.iterdir()) == []
+
+
+def test_failure_rendering_a_later_environment_writes_nothing(
+    capsys: pytest.CaptureFixture[str],
+    empty_inventories: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_render = inventory.render
+
+    def render_fails_for_qa(loaded: LoadedSource, env_name: str) -> inventory.Generated:
+        if env_name == "qa":
+            raise InputError("cannot render qa")
+        return real_render(loaded, env_name)
+
+    monkeypatch.setattr(inventory, "render", render_fails_for_qa)
+    result = run_cli(["inventory", "--source", str(FIXTURE_SOURCE), "prod", "qa"], capsys)
+    assert result.code == EXIT_INPUT
+    assert "cannot render qa" in result.err
+    assert list(empty_inventories.iterdir()) == []  # prod rendered fine, but was not written
