@@ -22,6 +22,9 @@ COMMANDS = {
     "apply": "provision an environment: generate, start local hosts, run playbooks/site.yml",
     "inventory": "generate inventories/<env>/ from the source of truth (or --check them)",
     "verify": "run the shared testinfra suite against an environment's hosts",
+    "drift": "report every task that would change on the hosts, with diffs (exit 3 on drift)",
+    "fingerprint": "read from the hosts what the roles manage: versions, file hashes, services",
+    "diff": "show every variable that differs between two environments, and whether it may",
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
     "image": "build the local host image from Debian's packages",
@@ -34,8 +37,10 @@ examples:
   provision.py inventory --check       fail when inventories/ is stale
   provision.py verify staging          test staging's hosts with the shared suite
   provision.py down qa                 remove qa's local hosts
+  provision.py diff staging prod       what differs between staging and prod, and may it
 
-exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input or usage
+exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input or usage,
+            3 drift found (drift)
 """
 
 
@@ -95,6 +100,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write the results as JUnit XML (for CI)",
     )
+
+    drift = sub.add_parser(
+        "drift", parents=[common], help=COMMANDS["drift"], description=COMMANDS["drift"]
+    )
+    drift.add_argument("env")
+    drift.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
+    drift.add_argument("-v", "--verbose", action="count", default=0)
+
+    diff = sub.add_parser(
+        "diff", parents=[common], help=COMMANDS["diff"], description=COMMANDS["diff"]
+    )
+    diff.add_argument("env_a", metavar="ENV_A")
+    diff.add_argument("env_b", metavar="ENV_B")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    diff.add_argument(
+        "--live",
+        action="store_true",
+        help="compare the hosts' fingerprints instead of the configured variables",
+    )
+
+    fingerprint = sub.add_parser(
+        "fingerprint",
+        parents=[common],
+        help=COMMANDS["fingerprint"],
+        description=COMMANDS["fingerprint"],
+    )
+    fingerprint.add_argument("env")
+    fingerprint.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     for name in ("up", "down"):
         cmd = sub.add_parser(

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioner.paths import display
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # a host failed or was unreachable, or a check found a difference
 EXIT_INPUT = 2  # bad input or usage: nothing was changed
+EXIT_DRIFT = 3  # `drift`: the hosts differ from what the roles would make them
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
@@ -23,7 +26,8 @@ class Location:
     line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else str(self.file)
+        name = display(self.file)
+        return f"{name}:{self.line}" if self.line else name
 
 
 class ProvisionerError(Exception):
@@ -55,3 +59,16 @@ class InputError(ProvisionerError):
 
 class HostError(ProvisionerError):
     """Local hosts (podman) could not be brought up or taken down."""
+
+
+class LedgerError(ProvisionerError):
+    """The run ledger cannot be reached or written. Raised before anything is changed, so a
+    run that cannot be recorded does not happen. Messages name the ledger without a password."""
+
+    exit_code = EXIT_FAILED
+
+
+class LockedError(ProvisionerError):
+    """Another run holds the environment's lock; the message names who, where and since when."""
+
+    exit_code = EXIT_FAILED

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import paths, sharedvars
+from provisioner import parity, paths, sharedvars
 from provisioner.model import Environment, LoadedSource, LocalProvider, SshProvider
 
 GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
@@ -96,6 +96,7 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
 def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Generated]:
     names = envs or list(loaded.source.environments)
     sharedvars.check_no_overlap(loaded, sharedvars.load())
+    parity.enforce(loaded)
     for name in names:
         loaded.environment(name)  # unknown names are an input error before anything is written
     return [render(loaded, name) for name in names]

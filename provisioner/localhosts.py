@@ -24,6 +24,9 @@ from provisioner.errors import HostError
 from provisioner.model import Environment, LocalProvider
 
 LABEL = "io.provisioner.env"
+# Containers accept the SSH key of the checkout that made them (mounted from its .state/). Another
+# checkout on the same machine (CI's fresh clone) has its own key: it must recreate them.
+KEY_LABEL = "io.provisioner.key"
 IMAGE_REPO = "localhost/provisioner-host"
 LATEST = f"{IMAGE_REPO}:latest"
 BOOT_TIMEOUT = 90.0
@@ -108,6 +111,13 @@ def ensure_ssh_key() -> None:
     paths.SSH_KEY.with_suffix(".pub").chmod(0o644)
 
 
+def key_id() -> str:
+    """Names the key and where it is mounted from: both must match for a container to be ours."""
+    public = paths.SSH_KEY.with_suffix(".pub")
+    digest = hashlib.sha256(str(public).encode() + public.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def network_name(env: str) -> str:
     return f"provisioner-{env}"
 
@@ -118,6 +128,7 @@ class Container:
     running: bool
     image: str
     address: str | None
+    key: str | None  # which SSH key it accepts (KEY_LABEL)
 
 
 def containers(env: str) -> dict[str, Container]:
@@ -133,6 +144,7 @@ def containers(env: str) -> dict[str, Container]:
             running=item["State"] == "running",
             image=inspect["ImageName"],
             address=address,
+            key=(inspect["Config"].get("Labels") or {}).get(KEY_LABEL),
         )
     return found
 
@@ -163,6 +175,7 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
         raise HostError(f"environment {env_name!r} is not local; its hosts are not ours to start")
     tag = ensure_image(say)
     ensure_ssh_key()
+    key = key_id()
     _ensure_network(env_name, env.provider, say)
     existing = containers(env_name)
     for name in sorted(set(existing) - set(env.hosts)):
@@ -171,8 +184,10 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
     for host in sorted(env.hosts):
         address = env.address_of(host)
         current = existing.get(host)
-        if current and (current.image != tag or current.address not in (None, address)):
-            say(f"recreating {host}: image or address changed")
+        if current and (
+            current.image != tag or current.address not in (None, address) or current.key != key
+        ):
+            say(f"recreating {host}: its image, address or SSH key is not this checkout's")
             podman("rm", "-f", "-t", "5", host)
             current = None
         if current is None:
@@ -190,6 +205,8 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
                 address,
                 "--label",
                 f"{LABEL}={env_name}",
+                "--label",
+                f"{KEY_LABEL}={key}",
                 "--systemd=always",
                 "-v",
                 f"{paths.SSH_KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",

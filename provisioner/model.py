@@ -108,8 +108,27 @@ class Group(_Strict):
     description: str = ""
 
 
+class ParityRule(_Strict):
+    """How one variable may differ between environments (the parity contract).
+
+    `type` and the bounds constrain each environment's value; `at_most`/`at_least` name another
+    environment whose value bounds this variable everywhere (e.g. staging's app_workers <= prod's).
+    """
+
+    type: Literal["int", "str", "bool"]
+    description: str = ""
+    min: int | None = None
+    max: int | None = None
+    one_of: list[str | int | bool] | None = None
+    pattern: str | None = None
+    at_most: EnvName | None = None
+    at_least: EnvName | None = None
+
+
 class Source(_Strict):
     groups: Annotated[dict[GroupName, Group], Field(min_length=1)]
+    # Variables allowed to differ between environments; every other one must not.
+    parity: dict[VarName, ParityRule] = Field(default_factory=dict)
     environments: Annotated[dict[EnvName, Environment], Field(min_length=1)]
 
 
@@ -196,6 +215,30 @@ class _Rules:
             for host_name, host in env.hosts.items():
                 self.check_host(env_name, env, host_name, host)
             self.check_environment(env_name, env)
+        for var, rule in self.source.parity.items():
+            self.check_rule(var, rule)
+
+    def check_rule(self, var: str, rule: ParityRule) -> None:
+        keys = ("parity", var)
+        for bound in ("at_most", "at_least"):
+            other = getattr(rule, bound)
+            if other is not None and other not in self.source.environments:
+                raise self.fail(f"{other!r} is not an environment", *keys, bound)
+            if other is not None and rule.type != "int":
+                raise self.fail(f"{bound} compares numbers; the type is {rule.type}", *keys, bound)
+        if rule.type != "int" and (rule.min is not None or rule.max is not None):
+            raise self.fail(f"min and max apply to int, not {rule.type}", *keys)
+        if rule.min is not None and rule.max is not None and rule.min > rule.max:
+            raise self.fail(f"min {rule.min} is above max {rule.max}", *keys)
+        if rule.pattern is not None:
+            if rule.type != "str":
+                raise self.fail(f"a pattern applies to str, not {rule.type}", *keys, "pattern")
+            try:
+                re.compile(rule.pattern)
+            except re.error as exc:
+                raise self.fail(
+                    f"not a valid regular expression: {exc}", *keys, "pattern"
+                ) from None
 
     def check_host(self, env_name: str, env: Environment, name: str, host: Host) -> None:
         keys = ("environments", env_name, "hosts", name)

@@ -11,8 +11,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from provisioner.changes import Change
+from provisioner.fingerprint import HostPrint, LiveDifference
+from provisioner.parity import Difference
 from provisioner.runner import RunResult
 
+SHA256_HEX = 64  # length of a file hash in a fingerprint
 FAILED_EVENTS = {"runner_on_failed", "runner_on_unreachable"}
 DONE_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
 
@@ -108,3 +112,73 @@ def summary_table(result: RunResult) -> Table:
             style=style,
         )
     return table
+
+
+def diff_table(envs: list[str], differences: list[Difference]) -> Table:
+    table = Table(title=f"{envs[0]} vs {envs[1]}")
+    table.add_column("group")
+    table.add_column("variable")
+    for env in envs:
+        table.add_column(env)
+    table.add_column("verdict")
+    for diff in differences:
+        cells = []
+        for env in envs:
+            value = diff.values[env]
+            cells.append(
+                Text("(unset)", style="dim")
+                if value is None
+                else Text.assemble(repr(value.value), ("\n" + value.origin, "dim"))
+            )
+        verdict = (
+            Text("allowed", style="green")
+            if diff.allowed
+            else Text(f"NOT ALLOWED: {diff.reason}", style="bold red")
+        )
+        table.add_row(diff.group, diff.name, *cells, verdict)
+    return table
+
+
+def print_changes(console: Console, changes: list[Change]) -> None:
+    """Every changed task, grouped by host, with its diff."""
+    for host in sorted({c.host for c in changes}):
+        console.rule(Text(host, style="bold"))
+        for change in (c for c in changes if c.host == host):
+            console.print(Text(f"~ {change.task}", style="yellow"))
+            if change.diff:
+                console.print(Text(change.diff.rstrip("\n"), style="dim"))
+
+
+def fingerprint_table(env: str, prints: dict[str, HostPrint]) -> Table:
+    hosts = list(prints)
+    table = Table(title=f"{env}: what the roles manage, as found on the hosts")
+    table.add_column("kind")
+    table.add_column("name")
+    for host in hosts:
+        table.add_column(host)
+    keys = sorted({key for p in prints.values() for key in p.items()})
+    for kind, name in keys:
+        cells = [_short(prints[h].items().get((kind, name), "-")) for h in hosts]
+        table.add_row(kind, name, *cells)
+    return table
+
+
+def live_diff_table(envs: list[str], differences: list[LiveDifference]) -> Table:
+    table = Table(title=f"{envs[0]} vs {envs[1]}, live")
+    for column in ("group", "kind", "name", *envs, "verdict"):
+        table.add_column(column)
+    for diff in differences:
+        cells = [", ".join(_short(v) for v in diff.values[env]) for env in envs]
+        verdict = (
+            Text(f"explained: {diff.reason}", style="green")
+            if diff.explained
+            else Text(f"UNEXPLAINED: {diff.reason}", style="bold red")
+        )
+        table.add_row(diff.group, diff.kind, diff.name, *cells, verdict)
+    return table
+
+
+def _short(value: object) -> str:
+    """Hashes are long; twelve characters tell them apart."""
+    text = "absent" if value is None else str(value)
+    return text[:12] if len(text) == SHA256_HEX else text

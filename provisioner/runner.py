@@ -17,6 +17,7 @@ from typing import Any
 import ansible_runner
 
 from provisioner import paths
+from provisioner.changes import Change, from_event
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -44,6 +45,7 @@ class RunResult:
     hosts: dict[str, HostStats] = field(default_factory=dict)
     artifacts: Path | None = None
     seconds: float = 0.0
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -62,6 +64,7 @@ class RunResult:
             "changed": self.changed,
             "seconds": round(self.seconds, 1),
             "hosts": {name: asdict(stats) for name, stats in self.hosts.items()},
+            "changes": [change.as_dict() for change in self.changes],
         }
         path.write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -95,10 +98,14 @@ def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> 
     private = paths.state_dir("runs", request.env)
     started = time.monotonic()
     stats: dict[str, Any] = {}
+    changes: list[Change] = []
 
     def handle(event: dict[str, Any]) -> bool:
         if event.get("event") == "playbook_on_stats":
             stats.update(event.get("event_data", {}))
+        change = from_event(event)
+        if change is not None:
+            changes.append(change)
         if on_event is not None:
             on_event(event)
         return True
@@ -125,6 +132,7 @@ def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> 
         hosts=_host_stats(stats),
         artifacts=Path(runner.config.artifact_dir),
         seconds=time.monotonic() - started,
+        changes=changes,
     )
 
 

@@ -26,7 +26,8 @@ EXPECTED: dict[str, dict[str, object]] = yaml.safe_load(
 
 
 def expected_prefix(path: Path, line: object) -> str:
-    return f"error: {path}:{line}: " if line is not None else f"error: {path}: "
+    name = paths.display(path)  # files in the repo are shown relative to it
+    return f"error: {name}:{line}: " if line is not None else f"error: {name}: "
 
 
 def test_every_bad_source_has_an_expectation_and_there_are_at_least_40() -> None:

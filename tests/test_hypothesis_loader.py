@@ -18,7 +18,7 @@ from conftest import FIXTURE_SOURCE
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from provisioner import inventory
+from provisioner import paths, inventory
 from provisioner.errors import InputError
 from provisioner.model import load_source
 
@@ -71,7 +71,7 @@ def read_like_the_cli(path: Path) -> None:
         error = exc
     if error is not None:  # the one message the user would see
         message = str(error)
-        assert message.startswith(str(path)), message
+        assert message.startswith(paths.display(path)), message
         assert "\n" not in message, message
         assert error.message, message
 

@@ -46,3 +46,10 @@ def test_sysctl_settings_are_persisted(host: Any, node: Node) -> None:
     conf = host.file("/etc/sysctl.d/60-common.conf").content_string
     for key, value in node.vars["common_sysctl"].items():
         assert f"{key} = {value}" in conf
+
+
+def test_package_sources_include_security_updates(host: Any) -> None:
+    sources = host.file("/etc/apt/sources.list.d/debian.sources").content_string
+    assert "-security" in sources
+    assert "-updates" in sources
+    assert not host.file("/etc/apt/sources.list").exists

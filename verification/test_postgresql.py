@@ -14,6 +14,11 @@ def psql(host: Any, sql: str, database: str = "postgres") -> str:
     return host.check_output("runuser -u postgres -- psql -XtA -d %s -c %s", database, sql).strip()
 
 
+def literal(value: str) -> str:
+    """A SQL string literal (quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def test_postgresql_runs_and_starts_at_boot(host: Any, node: Node) -> None:
     service = host.service(f"postgresql@{node.vars['postgresql_version']}-main")
     assert service.is_running
@@ -51,10 +56,6 @@ def test_tuned_settings_from_inventory(host: Any, node: Node) -> None:
 
 
 def test_application_database_and_owner(host: Any, node: Node) -> None:
-    # psql's -v variables quote the name safely
-    owner = host.check_output(
-        "runuser -u postgres -- psql -XtA -v name=%s "
-        "-c \"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'name'\"",
-        node.vars["csapp_db_name"],
-    ).strip()
+    query = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
+    owner = psql(host, query + literal(node.vars["csapp_db_name"]))
     assert owner == node.vars["csapp_db_user"]
