@@ -25,6 +25,10 @@ COMMANDS = {
     "drift": "report every task that would change on the hosts, with diffs (exit 3 on drift)",
     "fingerprint": "read from the hosts what the roles manage: versions, file hashes, services",
     "diff": "show every variable that differs between two environments, and whether it may",
+    "plan": "dry run saved as a plan (what would change, with diffs) that can be approved",
+    "approve": "approve a plan: another person may then apply it (environments that need it)",
+    "history": "list recorded runs (plan, apply, verify, drift...), or --verify the ledger",
+    "show": "everything recorded about one run: who, what, per-host stats, every diff",
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
     "image": "build the local host image from Debian's packages",
@@ -38,9 +42,13 @@ examples:
   provision.py verify staging          test staging's hosts with the shared suite
   provision.py down qa                 remove qa's local hosts
   provision.py diff staging prod       what differs between staging and prod, and may it
+  provision.py plan prod               save what a prod apply would change, as a plan
+  provision.py approve prod PLAN_ID    (someone else) approve it; then: provision.py prod
+  provision.py history --verify        check the run ledger's hash chain
 
-exit codes: 0 success, 1 a host failed or was unreachable, 2 bad input or usage,
-            3 drift found (drift)
+exit codes: 0 success, 1 a host failed or was unreachable (or the environment is locked),
+            2 bad input or usage, 3 drift found (drift), 4 refused by the approval gate,
+            130/143 interrupted (Ctrl-C / SIGTERM)
 """
 
 
@@ -128,6 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fingerprint.add_argument("env")
     fingerprint.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    plan = sub.add_parser(
+        "plan", parents=[common], help=COMMANDS["plan"], description=COMMANDS["plan"]
+    )
+    plan.add_argument("env")
+    plan.add_argument("-v", "--verbose", action="count", default=0)
+    approve = sub.add_parser(
+        "approve", parents=[common], help=COMMANDS["approve"], description=COMMANDS["approve"]
+    )
+    approve.add_argument("env")
+    approve.add_argument("plan_id", metavar="PLAN_ID")
+    history = sub.add_parser("history", help=COMMANDS["history"], description=COMMANDS["history"])
+    history.add_argument("env", nargs="?", help="only this environment")
+    history.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the hash chain: exit 1 and name every edited or deleted row",
+    )
+    history.add_argument("--limit", type=int, default=50, help="how many runs (default 50)")
+    show = sub.add_parser("show", help=COMMANDS["show"], description=COMMANDS["show"])
+    show.add_argument("run_id", metavar="RUN_ID")
 
     for name in ("up", "down"):
         cmd = sub.add_parser(

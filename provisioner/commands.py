@@ -5,22 +5,39 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 from rich.text import Text
 
-from provisioner import fingerprint, inventory, localhosts, parity, paths, secrets, verify
-from provisioner.errors import EXIT_DRIFT, EXIT_FAILED, EXIT_OK
-from provisioner.model import LoadedSource, LocalProvider, load_source
+from provisioner import (
+    approval,
+    fingerprint,
+    inventory,
+    localhosts,
+    parity,
+    paths,
+    secrets,
+    verify,
+)
+from provisioner.bundle import Bundle
+from provisioner.bundle import current as bundle_of
+from provisioner.errors import EXIT_DRIFT, EXIT_FAILED, EXIT_OK, InputError
+from provisioner.identity import current_identity
+from provisioner.ledger import Ledger, open_ledger
+from provisioner.model import Environment, LoadedSource, LocalProvider, load_source
 from provisioner.progress import (
     LiveProgress,
     diff_table,
     fingerprint_table,
+    history_table,
     live_diff_table,
     print_changes,
+    run_detail,
     summary_table,
 )
+from provisioner.recording import Recorded
 from provisioner.runner import RunRequest, RunResult, run_playbook
 
 
@@ -54,50 +71,160 @@ def cmd_inventory(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _run_site(
-    args: argparse.Namespace, console: Console, check: bool, start_hosts: bool
-) -> RunResult:
-    """Validate, generate, (start local hosts,) and run site.yml with live progress."""
+@dataclass
+class Context:
+    """What every run needs, prepared before anything changes (so bad input or an unreachable
+    ledger stops us with the hosts untouched)."""
+
+    loaded: LoadedSource
+    env: Environment
+    ledger: Ledger
+    vault: secrets.Vault
+    bundle: Bundle
+
+
+def _prepare(args: argparse.Namespace, console: Console) -> Context:
     loaded = load_source(args.source)
     env = loaded.environment(args.env)
     _generate(loaded, None, console)
-    if start_hosts and isinstance(env.provider, LocalProvider):
-        localhosts.up(args.env, env, _say(console))
+    ledger = open_ledger()
     vault = secrets.vault_for(args.env, env)
+    ledger.add_secrets(secrets.values(vault))
+    return Context(loaded, env, ledger, vault, bundle_of(args.env))
+
+
+def _run_site(
+    args: argparse.Namespace,
+    console: Console,
+    ctx: Context,
+    run: Recorded,
+    *,
+    check: bool,
+    start_hosts: bool,
+) -> RunResult:
+    """(Start local hosts,) run site.yml with live progress, record the outcome."""
+    if start_hosts and isinstance(ctx.env.provider, LocalProvider):
+        localhosts.up(args.env, ctx.env, _say(console))
     request = RunRequest(
         env=args.env,
         limit=getattr(args, "limit", None),
         tags=getattr(args, "tags", None),
         check=check,
         verbosity=getattr(args, "verbose", 0),
-        vault_args=tuple(vault.cmdline()),
+        vault_args=tuple(ctx.vault.cmdline()),
     )
-    with LiveProgress(console, args.env, len(env.hosts), verbose=request.verbosity > 0) as live:
-        result = run_playbook(request, on_event=live.on_event)
+    with LiveProgress(console, args.env, len(ctx.env.hosts), verbose=request.verbosity > 0) as live:
+        result = run_playbook(request, on_event=live.on_event, cancel=run.cancel_requested)
+    run.finish(result)
     console.print(summary_table(result))
     result.write_summary(paths.state_dir("runs", args.env) / "last-run.json")
     return result
 
 
+def _ended(console: Console, env: str, run: Recorded, result: RunResult, verb: str) -> int:
+    if run.cancel_requested():
+        console.print(
+            f"[red]{env}: canceled[/] (run {run.run_id}); {result.changed} tasks had {verb}"
+        )
+        return run.exit_code
+    if result.succeeded:
+        console.print(f"[green]{env}: ok[/], {result.changed} tasks {verb} (run {run.run_id})")
+        return EXIT_OK
+    console.print(
+        f"[red]{env}: {result.status}[/] (run {run.run_id}); artifacts in {result.artifacts}"
+    )
+    return EXIT_FAILED
+
+
 def cmd_apply(args: argparse.Namespace, console: Console) -> int:
-    result = _run_site(args, console, check=args.check, start_hosts=True)
+    ctx = _prepare(args, console)
+    kind = "check" if args.check else "apply"
+    with Recorded(ctx.ledger, kind, args.env, ctx.bundle, lock=not args.check) as run:
+        granted = None
+        if ctx.env.approval_required and not args.check:
+            granted = _gate(args.env, ctx, run.identity)
+            run.plan_id = granted.plan_id
+            console.print(f"• plan {granted.plan_id}, approved by {granted.approver}")
+        result = _run_site(args, console, ctx, run, check=args.check, start_hosts=True)
+        if granted is not None and result.succeeded:
+            ctx.ledger.append(
+                approval.PLAN_APPLIED, args.env, {"plan_id": granted.plan_id}, run.run_id
+            )
     if args.check:
         print_changes(console, result.changes)
-    if result.succeeded:
-        verb = "would change" if args.check else "changed"
-        console.print(f"[green]{args.env}: ok[/], {result.changed} tasks {verb}")
-        return EXIT_OK
-    console.print(f"[red]{args.env}: {result.status}[/]; artifacts in {result.artifacts}")
-    return EXIT_FAILED
+    return _ended(console, args.env, run, result, "would change" if args.check else "changed")
+
+
+def _gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
+    entries = ctx.ledger.entries(env=env_name)
+    return approval.check(
+        env_name,
+        applier=applier,
+        now=datetime.now(UTC),
+        max_age=timedelta(hours=ctx.env.approval_max_age_hours),
+        bundle=ctx.bundle,
+        approvals=[e for e in entries if e.kind == approval.APPROVAL],
+        plans={str(e.run_id): e for e in entries if e.kind == approval.PLAN},
+        applied_plans={
+            str(e.payload["plan_id"]) for e in entries if e.kind == approval.PLAN_APPLIED
+        },
+    )
+
+
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    """Check mode with diffs, saved as a plan that can be approved."""
+    ctx = _prepare(args, console)
+    with Recorded(ctx.ledger, "plan", args.env, ctx.bundle, lock=False) as run:
+        result = _run_site(args, console, ctx, run, check=True, start_hosts=True)
+        if result.succeeded:
+            ctx.ledger.append(
+                approval.PLAN,
+                args.env,
+                {
+                    "plan_id": run.run_id,
+                    "planner": run.identity,
+                    "bundle": ctx.bundle.as_dict(),
+                    "changes": [c.as_dict() for c in result.changes],
+                },
+                run.run_id,
+            )
+    print_changes(console, result.changes)
+    code = _ended(console, args.env, run, result, "would change")
+    if code == EXIT_OK:
+        console.print(
+            f"plan [bold]{run.run_id}[/]: {result.changed} change(s) on "
+            f"{len({c.host for c in result.changes})} host(s). To approve it (someone else): "
+            f"provision.py approve {args.env} {run.run_id}"
+        )
+    return code
+
+
+def cmd_approve(args: argparse.Namespace, console: Console) -> int:
+    loaded = load_source(args.source)
+    loaded.environment(args.env)
+    ledger = open_ledger()
+    plans = ledger.entries(kind=approval.PLAN, env=args.env, run_id=args.plan_id)
+    if not plans:
+        raise InputError(f"no plan {args.plan_id!r} for {args.env} in the ledger")
+    approver = current_identity()
+    entry = ledger.append(
+        approval.APPROVAL,
+        args.env,
+        {"plan_id": args.plan_id, "approver": approver, "planner": plans[-1].payload["planner"]},
+    )
+    console.print(f"{args.env}: plan {args.plan_id} approved by {approver} (entry {entry.id})")
+    return EXIT_OK
 
 
 def cmd_drift(args: argparse.Namespace, console: Console) -> int:
     """Check mode with diffs against the live hosts: exit 3 when anything would change."""
-    result = _run_site(args, console, check=True, start_hosts=False)
+    ctx = _prepare(args, console)
+    with Recorded(ctx.ledger, "drift", args.env, ctx.bundle, lock=False) as run:
+        result = _run_site(args, console, ctx, run, check=True, start_hosts=False)
     print_changes(console, result.changes)
-    if not result.succeeded:
+    if not result.succeeded or run.cancel_requested():
         console.print(f"[red]{args.env}: drift check incomplete ({result.status})[/]")
-        return EXIT_FAILED
+        return run.exit_code if run.cancel_requested() else EXIT_FAILED
     if result.changes:
         hosts = sorted({c.host for c in result.changes})
         console.print(
@@ -109,11 +236,34 @@ def cmd_drift(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace, console: Console) -> int:
+    ledger = open_ledger()
+    if args.verify:
+        problems = ledger.verify()
+        for problem in problems:
+            console.print(Text(problem, style="red"))
+        if problems:
+            console.print(f"[red]ledger {ledger.where}: {len(problems)} problem(s)[/]")
+            return EXIT_FAILED
+        console.print(f"[green]ledger {ledger.where}: intact[/], {ledger.head().count} entries")
+        return EXIT_OK
+    console.print(history_table(ledger.runs(env=args.env, limit=args.limit)))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    ledger = open_ledger()
+    console.print(run_detail(ledger.show(args.run_id)))
+    return EXIT_OK
+
+
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
-    loaded = load_source(args.source)
-    env = loaded.environment(args.env)
-    _generate(loaded, None, console)
-    return verify.run(args.env, env, junit_xml=args.junit_xml)
+    ctx = _prepare(args, console)
+    with Recorded(ctx.ledger, "verify", args.env, ctx.bundle, lock=False) as run:
+        code = verify.run(args.env, ctx.env, junit_xml=args.junit_xml)
+        status = "successful" if code == 0 else "failed"
+        run.finish_plain(status, {"pytest_exit_code": code})
+    return code
 
 
 def _fingerprints(
@@ -211,6 +361,10 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "verify": cmd_verify,
     "diff": cmd_diff,
     "drift": cmd_drift,
+    "plan": cmd_plan,
+    "approve": cmd_approve,
+    "history": cmd_history,
+    "show": cmd_show,
     "fingerprint": cmd_fingerprint,
     "up": cmd_up,
     "down": cmd_down,

@@ -15,6 +15,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # a host failed or was unreachable, or a check found a difference
 EXIT_INPUT = 2  # bad input or usage: nothing was changed
 EXIT_DRIFT = 3  # `drift`: the hosts differ from what the roles would make them
+EXIT_REFUSED = 4  # the approval gate refused to change the environment
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
@@ -72,3 +73,9 @@ class LockedError(ProvisionerError):
     """Another run holds the environment's lock; the message names who, where and since when."""
 
     exit_code = EXIT_FAILED
+
+
+class ApprovalError(ProvisionerError):
+    """The approval gate refused: no approval, self-approval, expired or stale plan."""
+
+    exit_code = EXIT_REFUSED

@@ -310,12 +310,23 @@ def check_chain(rows: Sequence[_Row], head: Head | None) -> list[str]:
             problems.append(f"the head row is missing, found {len(rows)} entries (deleted?)")
         return problems
     if head.count != len(rows):
-        why = "last entry deleted?" if head.count > len(rows) else "entries added by hand?"
+        why = _count_hint(head.count, len(rows), prev_id)
         problems.append(f"head says {head.count} entries, found {len(rows)} ({why})")
     if head.hash != prev_hash:
         last = f"entry {prev_id}, the last one" if prev_id else "the empty chain"
         problems.append(f"head hash does not match {last} (last entry deleted or edited?)")
     return problems
+
+
+def _count_hint(count: int, found: int, last_id: int) -> str:
+    if found > count:
+        return "entries added by hand?"
+    missing_at_end = count - last_id  # ids stop short of the count: the newest are gone
+    if missing_at_end == 1:
+        return "last entry deleted?"
+    if missing_at_end > 1:
+        return f"last {missing_at_end} entries deleted?"
+    return "deleted?"  # from the middle: the gap is named above
 
 
 def new_run_id() -> str:

@@ -86,6 +86,9 @@ class Host(_Strict):
 class Environment(_Strict):
     description: str = ""
     provider: Provider
+    # Changes need a plan approved by someone else first (see provisioner/approval.py).
+    approval_required: bool = False
+    approval_max_age_hours: Annotated[float, Field(gt=0, strict=False)] = 24.0
     hosts: Annotated[dict[HostName, Host], Field(min_length=1)]
     # Per-environment values, by group ("all" for every host): the few things that may differ.
     vars: dict[str, dict[VarName, Any]] = Field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from types import TracebackType
 from typing import Any
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from provisioner.changes import Change
 from provisioner.fingerprint import HostPrint, LiveDifference
+from provisioner.ledger import RunDetail, RunSummary
 from provisioner.parity import Difference
 from provisioner.runner import RunResult
 
@@ -182,3 +184,66 @@ def _short(value: object) -> str:
     """Hashes are long; twelve characters tell them apart."""
     text = "absent" if value is None else str(value)
     return text[:12] if len(text) == SHA256_HEX else text
+
+
+def history_table(runs: list[RunSummary]) -> Table:
+    table = Table(title="runs, newest first")
+    for column in ("run", "kind", "env", "status", "who", "started (UTC)", "commit"):
+        table.add_column(column)
+    styles = {"successful": "green", "failed": "red", "refused": "red", "canceled": "yellow"}
+    for run in runs:
+        table.add_row(
+            run.run_id,
+            run.kind,
+            run.env,
+            Text(run.status, style=styles.get(run.status, "")),
+            run.identity,
+            run.started_at[:19].replace("T", " "),
+            (run.commit or "")[:12],
+        )
+    return table
+
+
+def run_detail(detail: RunDetail) -> Group:
+    run = detail.summary
+    head = Table.grid(padding=(0, 2))
+    for label, value in (
+        ("run", run.run_id),
+        ("kind", run.kind),
+        ("environment", run.env),
+        ("status", run.status),
+        ("who", run.identity),
+        ("command", run.command),
+        ("commit", run.commit or ""),
+        ("started", run.started_at),
+        ("finished", run.finished_at or "-"),
+    ):
+        head.add_row(Text(label, style="bold"), value)
+    parts: list[Any] = [head]
+    stats = detail.host_stats
+    if stats:
+        table = Table(title="hosts")
+        for column in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
+            table.add_column(column)
+        for host, counts in sorted(stats.items()):
+            table.add_row(
+                host,
+                *(
+                    str(counts.get(k, 0))
+                    for k in ("ok", "changed", "failed", "unreachable", "skipped")
+                ),
+            )
+        parts.append(table)
+    for entry in detail.entries:
+        if entry.kind not in {"run-started", "run-finished"}:
+            parts.append(
+                Text(f"{entry.kind} (entry {entry.id}): {json.dumps(entry.payload)}", style="cyan")
+            )
+    finished = detail.finished
+    if finished and finished.payload.get("extra"):
+        parts.append(Text(f"notes: {json.dumps(finished.payload['extra'])}", style="dim"))
+    for change in detail.changes:
+        parts.append(Text(f"~ {change['host']}: {change['task']}", style="yellow"))
+        if change.get("diff"):
+            parts.append(Text(str(change["diff"]).rstrip("\n"), style="dim"))
+    return Group(*parts)

@@ -94,7 +94,13 @@ def ansible_env() -> dict[str, str]:
     return {"ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG)}
 
 
-def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> RunResult:
+def run_playbook(
+    request: RunRequest,
+    on_event: EventCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Run and wait. `cancel` is polled while Ansible runs; when it returns True, ansible-runner
+    stops the playbook and the result's status is "canceled"."""
     private = paths.state_dir("runs", request.env)
     started = time.monotonic()
     stats: dict[str, Any] = {}
@@ -122,6 +128,7 @@ def run_playbook(request: RunRequest, on_event: EventCallback | None = None) -> 
         verbosity=request.verbosity or None,
         quiet=True,
         event_handler=handle,
+        cancel_callback=cancel,
         suppress_env_files=True,  # env files would hold extravars and passwords in clear text
         rotate_artifacts=20,
     )

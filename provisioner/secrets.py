@@ -24,6 +24,7 @@ from provisioner.model import Environment, LocalProvider
 
 # What every environment's vault holds; local environments get random values.
 REQUIRED = ("vault_csapp_db_password",)
+MIN_SECRET = 6  # shorter values would be masked all over unrelated text
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,14 @@ def _write_private(path: Path, content: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(content)
+
+
+def values(vault: Vault) -> list[str]:
+    """The decrypted secret values, so that they can be removed from anything we record."""
+    # Imported here: ansible's vault module is slow to import and only runs need it.
+    from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415
+
+    secret = VaultSecret(vault.password_file.read_bytes().strip())
+    plain = VaultLib([(vault.env, secret)]).decrypt(vault.file.read_bytes())
+    data = yaml.safe_load(plain) or {}
+    return [str(v) for v in data.values() if v is not None and len(str(v)) >= MIN_SECRET]

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(podman runc netavark aardvark-dns iptables uidmap slirp4netns debootstrap
-  openssh-client ca-certificates)
+  openssh-client ca-certificates postgresql)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

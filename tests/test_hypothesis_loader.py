@@ -18,7 +18,7 @@ from conftest import FIXTURE_SOURCE
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from provisioner import paths, inventory
+from provisioner import inventory, paths
 from provisioner.errors import InputError
 from provisioner.model import load_source
 

@@ -1,0 +1,91 @@
+"""Drift and live differences on real local hosts: a hand edit is drift on exactly that host,
+and a package version planted on one host is a live difference the contract does not explain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from provisioner import localhosts, paths
+
+pytestmark = pytest.mark.hosts
+
+EXIT_DRIFT = 3
+
+
+def provision(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(paths.REPO / "provision.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=paths.REPO,
+        timeout=1200,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+    )
+
+
+def on_host(host: str, command: str) -> str:
+    return localhosts.podman("exec", host, "sh", "-c", command).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def qa_and_staging() -> None:
+    for env in ("qa", "staging"):
+        result = provision(env)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_drift_right_after_an_apply(qa_and_staging: None) -> None:
+    result = provision("drift", "staging")
+    assert result.returncode == 0, result.stdout
+    assert "no drift" in result.stdout
+
+
+def test_a_hand_edited_file_is_drift_on_that_host_only(qa_and_staging: None) -> None:
+    on_host("staging-app-2", "echo 'hand edit' >> /etc/motd")
+    result = provision("drift", "staging")
+    assert result.returncode == EXIT_DRIFT, result.stdout + result.stderr
+    assert "drift on 1 host(s): staging-app-2;" in result.stdout
+    assert "Write the message of the day" in result.stdout
+    assert "-hand edit" in result.stdout  # the diff shows the line that would go
+    repaired = provision("staging")
+    assert repaired.returncode == 0
+    assert provision("drift", "staging").returncode == 0
+
+
+@pytest.fixture
+def older_tzdata_on_one_db_host(qa_and_staging: None) -> Iterator[str]:
+    host = "staging-db-1"
+    original = on_host(host, "dpkg-query -W -f '${Version}' tzdata")
+    older = on_host(
+        host,
+        "apt-cache madison tzdata | awk '{print $3}' | grep -vx " + original + " | tail -n 1",
+    )
+    assert older, "Debian's mirrors offer only one tzdata version"
+    on_host(host, f"apt-get install -y -qq --allow-downgrades tzdata={older} >/dev/null")
+    yield older
+    on_host(host, f"apt-get install -y -qq --allow-downgrades tzdata={original} >/dev/null")
+
+
+def test_a_different_package_version_is_an_unexplained_live_difference(
+    older_tzdata_on_one_db_host: str,
+) -> None:
+    result = provision("diff", "qa", "staging", "--live", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    flagged = [d for d in report["differences"] if not d["explained"]]
+    assert [(d["group"], d["kind"], d["name"]) for d in flagged] == [("db", "packages", "tzdata")]
+    assert older_tzdata_on_one_db_host in flagged[0]["values"]["staging"]
+
+
+def test_live_diff_is_clean_when_only_the_contract_differs(qa_and_staging: None) -> None:
+    result = provision("diff", "qa", "staging", "--live", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert report["differences"], "motd and contract-driven files do differ"
+    assert all(d["explained"] for d in report["differences"])
