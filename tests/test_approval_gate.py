@@ -1,0 +1,88 @@
+"""The approval gate's rules, one by one (pure: ledger entries in, a decision out)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from provisioner import approval
+from provisioner.bundle import Bundle
+from provisioner.errors import ApprovalError
+from provisioner.ledger import Entry
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+BUNDLE = Bundle(commit="c1", inventory_hash="i1", roles_hash="r1")
+DAY = timedelta(hours=24)
+
+
+def entry(kind: str, payload: dict[str, object], *, at: datetime, run_id: str = "") -> Entry:
+    return Entry(1, run_id, kind, "prod", at.isoformat(), payload, "p", "h")
+
+
+def plan(plan_id: str = "plan1", bundle: Bundle = BUNDLE) -> dict[str, Entry]:
+    payload = {"plan_id": plan_id, "planner": "alice", "bundle": bundle.as_dict()}
+    return {plan_id: entry("plan", payload, at=NOW - timedelta(hours=2), run_id=plan_id)}
+
+
+def approved_by(who: str, hours_ago: float = 1, plan_id: str = "plan1") -> list[Entry]:
+    payload = {"plan_id": plan_id, "approver": who, "planner": "alice"}
+    return [entry("approval", payload, at=NOW - timedelta(hours=hours_ago))]
+
+
+def gate(**overrides: object) -> approval.Granted:
+    args: dict[str, object] = {
+        "applier": "alice",
+        "now": NOW,
+        "max_age": DAY,
+        "bundle": BUNDLE,
+        "approvals": approved_by("bob"),
+        "plans": plan(),
+        "applied_plans": set(),
+    }
+    args.update(overrides)
+    return approval.check("prod", **args)  # type: ignore[arg-type]
+
+
+def test_a_fresh_approval_by_someone_else_for_the_same_bundle_passes() -> None:
+    assert gate() == approval.Granted(plan_id="plan1", approver="bob")
+
+
+def test_no_approval() -> None:
+    with pytest.raises(ApprovalError, match="needs an approved plan"):
+        gate(approvals=[])
+
+
+def test_self_approval() -> None:
+    with pytest.raises(ApprovalError, match="self-approval"):
+        gate(approvals=approved_by("alice"))
+
+
+def test_expired_approval() -> None:
+    with pytest.raises(ApprovalError, match=r"expired \(25\.0 h old, the limit is 24\.0 h\)"):
+        gate(approvals=approved_by("bob", hours_ago=25))
+
+
+@pytest.mark.parametrize(
+    ("changed", "words"),
+    [
+        (Bundle("c1", "i1", "r2"), "the roles, playbooks or shared values"),
+        (Bundle("c1", "i2", "r1"), "the generated inventory"),
+        (Bundle("c2", "i1", "r1"), "the repo commit"),
+    ],
+)
+def test_stale_plan_names_what_changed(changed: Bundle, words: str) -> None:
+    with pytest.raises(ApprovalError, match="is stale") as refused:
+        gate(bundle=changed)
+    assert words in str(refused.value)
+
+
+def test_a_plan_is_applied_once() -> None:
+    with pytest.raises(ApprovalError, match="already applied"):
+        gate(applied_plans={"plan1"})
+
+
+def test_the_newest_approval_decides() -> None:
+    approvals = approved_by("bob", hours_ago=3) + approved_by("alice", hours_ago=1)
+    with pytest.raises(ApprovalError, match="self-approval"):
+        gate(approvals=approvals)

@@ -1,0 +1,86 @@
+"""The ledger through the command line: history, show, and `history --verify` naming an edited
+row. Uses a private SQLite ledger (PROVISION_LEDGER_URL)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.ledger import open_ledger
+
+
+@pytest.fixture
+def ledger_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    monkeypatch.setenv("PROVISION_LEDGER_URL", url)
+    with open_ledger(url) as book:
+        for env in ("qa", "staging", "qa"):
+            run = book.start_run(
+                "apply",
+                env,
+                command="provision.py " + env,
+                identity="alice",
+                commit="c0ffee",
+                inventory_hash="i",
+            )
+            book.finish_run(
+                run,
+                "successful",
+                {f"{env}-web-1": {"ok": 3, "changed": 1}},
+                [{"host": f"{env}-web-1", "task": "Write the motd", "diff": "-a\n+b\n"}],
+            )
+    return url
+
+
+def test_history_lists_runs_and_verify_passes(
+    ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history", "qa"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("successful") == 2
+    assert "staging" not in out
+    assert main(["history", "--verify"]) == 0
+    assert "intact" in capsys.readouterr().out
+
+
+def test_show_prints_stats_and_diffs(ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = open_ledger(ledger_url).runs(env="staging")[0].run_id
+    assert main(["show", run_id]) == 0
+    out = capsys.readouterr().out
+    assert "staging-web-1" in out
+    assert "Write the motd" in out
+    assert "+b" in out
+
+
+def test_a_hand_edited_row_fails_verify_and_is_named(
+    ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ledger_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE ledger_entries SET payload = replace(payload, 'alice', 'mallory') WHERE id = 3"
+        )
+    assert main(["history", "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert "entry 3" in out
+
+
+def test_a_deleted_row_fails_verify(ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = ledger_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM ledger_entries WHERE id = 2")
+    assert main(["history", "--verify"]) == 1
+    assert "entry 2" in capsys.readouterr().out
+
+
+def test_an_unreachable_ledger_refuses_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PROVISION_LEDGER_URL", "postgresql://u:SENTINEL-pw@127.0.0.1:1/nope")
+    assert main(["history"]) == 1
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1" in err
+    assert "SENTINEL-pw" not in err
