@@ -98,13 +98,20 @@ class Environment(_Strict):
 
     def address_of(self, host: str) -> str:
         """The address Ansible connects to; local hosts get a fixed one from the subnet."""
-        spec = self.hosts[host]
-        if spec.address is not None:
-            return str(spec.address)
-        if not isinstance(self.provider, LocalProvider):  # validation makes this unreachable
-            raise ValueError(f"host {host!r} has no address")
-        index = sorted(self.hosts).index(host)
-        return str(self.provider.subnet.network_address + FIRST_HOST_OFFSET + index)
+        return self.addresses()[host]
+
+    def addresses(self) -> dict[str, str]:
+        """Every host's address: local hosts get .10, .11, ... in the order of their names."""
+        found: dict[str, str] = {}
+        for index, name in enumerate(sorted(self.hosts)):
+            spec = self.hosts[name]
+            if spec.address is not None:
+                found[name] = str(spec.address)
+            elif isinstance(self.provider, LocalProvider):
+                found[name] = str(self.provider.subnet.network_address + FIRST_HOST_OFFSET + index)
+            else:  # validation makes this unreachable
+                raise ValueError(f"host {name!r} has no address")
+        return found
 
 
 class Group(_Strict):

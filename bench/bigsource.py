@@ -1,0 +1,35 @@
+"""A generated source of truth with N hosts per environment, for the scale benchmark."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import yaml
+
+from provisioner import paths
+
+TIERS = {"db": 0.05, "app": 0.75, "web": 0.20}  # share of the hosts in each group
+
+
+def big_source(hosts_per_env: int, envs: tuple[str, ...] = ("qa", "staging", "prod")) -> dict:
+    base = yaml.safe_load(paths.DEFAULT_SOURCE.read_text())
+    source: dict = {"groups": base["groups"], "parity": base["parity"], "environments": {}}
+    for index, env in enumerate(envs):
+        # one /20 per environment inside 198.18.0.0/15: room for 4000 hosts each
+        subnet = ipaddress.IPv4Network(f"198.{18 + index // 16}.{(index % 16) * 16}.0/20")
+        hosts: dict[str, dict] = {}
+        for tier, share in TIERS.items():
+            for n in range(max(1, int(hosts_per_env * share))):
+                hosts[f"{env}-{tier}-{n + 1}"] = {"groups": [tier]}
+        source["environments"][env] = {
+            "provider": {"kind": "local", "subnet": str(subnet)},
+            "hosts": hosts,
+            "vars": base["environments"][env]["vars"],
+        }
+    return source
+
+
+def write_big_source(path: Path, hosts_per_env: int) -> Path:
+    path.write_text(yaml.safe_dump(big_source(hosts_per_env), sort_keys=False))
+    return path
