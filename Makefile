@@ -37,7 +37,7 @@ hosts: image
 	pytest -m hosts
 
 molecule: image
-	@for scenario in $$(ls molecule); do \
+	@for scenario in $$(cd molecule && ls -d */molecule.yml | cut -d/ -f1); do \
 	  echo "== molecule test -s $$scenario"; \
 	  molecule test -s $$scenario || exit 1; \
 	done

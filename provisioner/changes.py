@@ -7,10 +7,12 @@ records say so and carry no diff.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 HIDDEN = "the output has been hidden"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,11 @@ def from_event(event: dict[str, Any]) -> Change | None:
         return None
     data = event.get("event_data", {})
     result = data.get("res") or {}
-    if not result.get("changed"):
+    changed = result.get("changed")
+    if changed is None and HIDDEN in str(result.get("censored", "")):
+        # A no_log result keeps no "changed" flag; only the display line says it.
+        changed = ANSI.sub("", str(event.get("stdout", ""))).lstrip().startswith("changed:")
+    if not changed:
         return None
     return Change(
         host=str(data.get("host", "")),

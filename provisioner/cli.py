@@ -29,6 +29,7 @@ COMMANDS = {
     "approve": "approve a plan: another person may then apply it (environments that need it)",
     "history": "list recorded runs (plan, apply, verify, drift...), or --verify the ledger",
     "show": "everything recorded about one run: who, what, per-host stats, every diff",
+    "trust": "record the SSH host keys of a real environment's servers in known_hosts/<env>",
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
     "image": "build the local host image from Debian's packages",
@@ -158,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help=COMMANDS["show"], description=COMMANDS["show"])
     show.add_argument("run_id", metavar="RUN_ID")
 
+    trust = sub.add_parser(
+        "trust", parents=[common], help=COMMANDS["trust"], description=COMMANDS["trust"]
+    )
+    trust.add_argument("env")
+
     for name in ("up", "down"):
         cmd = sub.add_parser(
             name, parents=[common], help=COMMANDS[name], description=COMMANDS[name]
@@ -184,6 +190,9 @@ def _tools_on_path() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tools_on_path()
+    # Everything we write is private unless we say otherwise (run artifacts, vaults, ledger);
+    # generated inventories and the public key are made world-readable on purpose.
+    os.umask(0o077)
     args = build_parser().parse_args(
         _with_default_command(list(sys.argv[1:] if argv is None else argv))
     )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from provisioner import (
     approval,
     fingerprint,
+    hostkeys,
     inventory,
     localhosts,
     parity,
@@ -87,6 +89,7 @@ def _prepare(args: argparse.Namespace, console: Console) -> Context:
     loaded = load_source(args.source)
     env = loaded.environment(args.env)
     _generate(loaded, None, console)
+    hostkeys.require(args.env, env)
     ledger = open_ledger()
     vault = secrets.vault_for(args.env, env)
     ledger.add_secrets(secrets.values(vault))
@@ -296,38 +299,71 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
     if args.live:
         return _live_diff(args, loaded, envs, console)
     found = parity.differences(loaded, envs)
-    violations = [d for d in found if not d.allowed]
-    if args.json:
-        console.print_json(
-            json.dumps({"environments": envs, "differences": [d.as_dict() for d in found]})
-        )
-    else:
-        console.print(diff_table(envs, found))
-        console.print(
-            f"{len(found)} differences between {envs[0]} and {envs[1]}, "
-            f"{len(violations)} not allowed by the parity contract"
-        )
-    return EXIT_FAILED if violations else EXIT_OK
+    bad = sum(not d.allowed for d in found)
+    return _report(
+        console,
+        args.json,
+        envs=envs,
+        found=found,
+        table=diff_table(envs, found),
+        summary=f"{len(found)} differences between {envs[0]} and {envs[1]}, "
+        f"{bad} not allowed by the parity contract",
+        bad=bad,
+    )
 
 
 def _live_diff(
     args: argparse.Namespace, loaded: LoadedSource, envs: list[str], console: Console
 ) -> int:
-    _generate(loaded, None, console)
-    prints = {env: _fingerprints(loaded, env, console) for env in envs}
+    # With --json, stdout carries the JSON alone: progress goes to stderr.
+    progress = Console(stderr=True, highlight=False) if args.json else console
+    _generate(loaded, None, progress)
+    prints = {env: _fingerprints(loaded, env, progress) for env in envs}
     found = fingerprint.compare(loaded, envs, prints)
-    unexplained = [d for d in found if not d.explained]
-    if args.json:
-        console.print_json(
-            json.dumps({"environments": envs, "differences": [d.as_dict() for d in found]})
-        )
+    bad = sum(not d.explained for d in found)
+    return _report(
+        console,
+        args.json,
+        envs=envs,
+        found=found,
+        table=live_diff_table(envs, found),
+        summary=f"{len(found)} live differences between {envs[0]} and {envs[1]}, "
+        f"{bad} not explained by the parity contract",
+        bad=bad,
+    )
+
+
+def _report(
+    console: Console,
+    as_json: bool,
+    *,
+    envs: list[str],
+    found: Sequence[parity.Difference | fingerprint.LiveDifference],
+    table: Table,
+    summary: str,
+    bad: int,
+) -> int:
+    """A diff's result as JSON or as a table with a summary line; exit 1 if any is bad."""
+    if as_json:
+        body = {"environments": envs, "differences": [d.as_dict() for d in found]}
+        console.print_json(json.dumps(body))
     else:
-        console.print(live_diff_table(envs, found))
-        console.print(
-            f"{len(found)} live differences between {envs[0]} and {envs[1]}, "
-            f"{len(unexplained)} not explained by the parity contract"
-        )
-    return EXIT_FAILED if unexplained else EXIT_OK
+        console.print(table)
+        console.print(summary)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_trust(args: argparse.Namespace, console: Console) -> int:
+    loaded = load_source(args.source)
+    env = loaded.environment(args.env)
+    _generate(loaded, None, console)
+    for line in hostkeys.scan(args.env, env):
+        console.print(line)
+    console.print(
+        f"recorded in known_hosts/{args.env}: compare these fingerprints with the servers' "
+        "before you commit it"
+    )
+    return EXIT_OK
 
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
@@ -366,6 +402,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "history": cmd_history,
     "show": cmd_show,
     "fingerprint": cmd_fingerprint,
+    "trust": cmd_trust,
     "up": cmd_up,
     "down": cmd_down,
     "image": cmd_image,

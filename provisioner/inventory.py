@@ -94,6 +94,14 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
             ansible_user=env.provider.user,
             ansible_ssh_private_key_file=env.provider.key,
             ansible_port=env.provider.port,
+            ansible_host_key_checking=True,
+            # Real servers: host keys are checked against the reviewed known_hosts/<env>
+            # (`provision.py trust ENV`), never accepted blindly.
+            ansible_ssh_common_args=(
+                "-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
+                + "{{ inventory_dir | dirname | dirname }}"
+                + f"/known_hosts/{env_name}"
+            ),
         )
     values["provisioner_deploy_keys"] = [DEPLOY_KEY]
     values.update(sorted(env.vars.get("all", {}).items()))

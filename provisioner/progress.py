@@ -18,6 +18,7 @@ from provisioner.ledger import RunDetail, RunSummary
 from provisioner.parity import Difference
 from provisioner.runner import RunResult
 
+CHANGED_HOST_KEY = "Host key verification failed"  # what ssh says on a mismatch
 SHA256_HEX = 64  # length of a file hash in a fingerprint
 FAILED_EVENTS = {"runner_on_failed", "runner_on_unreachable"}
 DONE_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
@@ -94,8 +95,13 @@ class LiveProgress:
 
 def _message(data: dict[str, Any]) -> str:
     result = data.get("res") or {}
-    text = result.get("msg") or result.get("stderr") or result.get("module_stderr") or ""
-    return str(text).strip().splitlines()[0] if str(text).strip() else "(no message)"
+    text = str(result.get("msg") or result.get("stderr") or result.get("module_stderr") or "")
+    if CHANGED_HOST_KEY in text:
+        return (
+            "its SSH host key does not match the recorded one (known_hosts/): if the server was "
+            "rebuilt on purpose, run `provision.py trust ENV` and review the new fingerprint"
+        )
+    return text.strip().splitlines()[0] if text.strip() else "(no message)"
 
 
 def summary_table(result: RunResult) -> Table:

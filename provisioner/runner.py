@@ -18,6 +18,7 @@ import ansible_runner
 
 from provisioner import paths
 from provisioner.changes import Change, from_event
+from provisioner.errors import ProvisionerError
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -91,7 +92,12 @@ class RunRequest:
 
 def ansible_env() -> dict[str, str]:
     """Environment for every Ansible process: the repo's ansible.cfg, wherever we run from."""
-    return {"ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG)}
+    return {
+        "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
+        # ansible-runner turns host key checking off unless told otherwise; real servers'
+        # keys must be checked (local containers opt out in their inventory).
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+    }
 
 
 def run_playbook(
@@ -116,7 +122,30 @@ def run_playbook(
             on_event(event)
         return True
 
-    runner = ansible_runner.run(
+    try:
+        runner = _run(request, private, handle, cancel)
+    except OSError as exc:  # the artifacts directory is full or unwritable
+        raise ProvisionerError(
+            f"cannot write run artifacts in {paths.display(private)}: {exc.strerror}"
+        ) from None
+    return RunResult(
+        env=request.env,
+        status=runner.status,
+        rc=runner.rc,
+        hosts=_host_stats(stats),
+        artifacts=Path(runner.config.artifact_dir),
+        seconds=time.monotonic() - started,
+        changes=changes,
+    )
+
+
+def _run(
+    request: RunRequest,
+    private: Path,
+    handle: Callable[[dict[str, Any]], bool],
+    cancel: Callable[[], bool] | None,
+) -> Any:
+    return ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(paths.REPO),
         playbook=str(request.playbook),
@@ -131,15 +160,6 @@ def run_playbook(
         cancel_callback=cancel,
         suppress_env_files=True,  # env files would hold extravars and passwords in clear text
         rotate_artifacts=20,
-    )
-    return RunResult(
-        env=request.env,
-        status=runner.status,
-        rc=runner.rc,
-        hosts=_host_stats(stats),
-        artifacts=Path(runner.config.artifact_dir),
-        seconds=time.monotonic() - started,
-        changes=changes,
     )
 
 

@@ -3,6 +3,7 @@
 Where an environment's secrets live:
   secrets/<env>.yml             committed, encrypted with vault id <env> (real environments)
   .state/secrets/<env>.yml      made on first use for local environments (random values)
+$PROVISION_SECRETS_FILE_<ENV> names another file instead of secrets/<env>.yml.
 The vault password comes from $PROVISION_VAULT_PASSWORD_FILE_<ENV> (upper case), else from
 .state/vault/<env>.password (made for local environments). Each environment has its own
 password, so staging's cannot open prod's file.
@@ -44,7 +45,9 @@ def password_file(env_name: str) -> Path:
 
 
 def vault_for(env_name: str, env: Environment) -> Vault:
-    committed = paths.REPO / "secrets" / f"{env_name}.yml"
+    # CI systems often mount secrets elsewhere: $PROVISION_SECRETS_FILE_<ENV> names the file.
+    override = os.environ.get(f"PROVISION_SECRETS_FILE_{env_name.upper()}")
+    committed = Path(override) if override else paths.REPO / "secrets" / f"{env_name}.yml"
     password = password_file(env_name)
     if committed.exists():
         if not password.exists():

@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from provisioner import paths
 
 
 def provision(
-    *args: str, identity: str | None = None, ledger: str | None = None, timeout: int = 1200
+    *args: str,
+    identity: str | None = None,
+    ledger: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: int = 1200,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
     if identity is not None:
         env["PROVISION_IDENTITY"] = identity
     if ledger is not None:
@@ -31,3 +37,47 @@ def provision(
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def start_apply(env: str, ledger: str) -> subprocess.Popen[str]:
+    """`provision.py ENV` in the background; returns once the run holds the environment's lock
+    (so it really runs) and a few seconds more (so the playbook is under way)."""
+    run = subprocess.Popen(
+        [sys.executable, str(paths.REPO / "provision.py"), env],
+        cwd=paths.REPO,
+        env={**os.environ, "PROVISION_LEDGER_URL": ledger},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while Asked(ledger).holder(env) is None:
+        assert time.monotonic() < deadline, "the run never took the lock"
+        time.sleep(0.2)
+    time.sleep(3)
+    return run
+
+
+def converged_with_ledger(tmp: Path, env: str = "qa") -> str:
+    """A private SQLite ledger, and `env` provisioned once with it."""
+    url = sqlite_url(tmp / "ledger.sqlite3")
+    first = provision(env, ledger=url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    return url
+
+
+class Asked:
+    """The ledger, opened for each question and closed again: the test process keeps no SQLite
+    connection open while provision.py processes write to the same file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __getattr__(self, name: str) -> Any:
+        from provisioner.ledger import open_ledger  # noqa: PLC0415
+
+        def ask(*args: Any, **kwargs: Any) -> Any:
+            with open_ledger(self.url) as book:
+                return getattr(book, name)(*args, **kwargs)
+
+        return ask

@@ -4,29 +4,16 @@ and a package version planted on one host is a live difference the contract does
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
+from hostrun import provision
 
-from provisioner import localhosts, paths
+from provisioner import localhosts
 
 pytestmark = pytest.mark.hosts
 
 EXIT_DRIFT = 3
-
-
-def provision(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(paths.REPO / "provision.py"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=paths.REPO,
-        timeout=1200,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
-    )
 
 
 def on_host(host: str, command: str) -> str:

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostrun import provision, sqlite_url
+from hostrun import Asked, provision, sqlite_url
 
 from provisioner import paths
-from provisioner.ledger import open_ledger
 
 pytestmark = pytest.mark.hosts
 
@@ -37,7 +36,7 @@ def test_prod_without_approval_is_refused_before_any_host_is_touched(ledger: str
     assert result.returncode == EXIT_REFUSED
     assert "needs an approved plan" in result.stderr
     assert "creating" not in result.stdout
-    assert open_ledger(ledger).runs(env="prod")[0].status == "refused"
+    assert Asked(ledger).runs(env="prod")[0].status == "refused"
 
 
 def test_self_approval_is_refused(ledger: str, plan_id: str) -> None:
@@ -87,12 +86,12 @@ def test_a_valid_approval_from_someone_else_applies(ledger: str, plan_id: str) -
     result = provision("prod", identity="alice", ledger=ledger)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"plan {plan_id}, approved by bob" in result.stdout
-    runs = open_ledger(ledger).runs(env="prod")
+    runs = Asked(ledger).runs(env="prod")
     assert (runs[0].kind, runs[0].status, runs[0].identity) == ("apply", "successful", "alice")
     again = provision("prod", identity="alice", ledger=ledger)
     assert again.returncode == EXIT_REFUSED
     assert "already applied" in again.stderr
-    assert open_ledger(ledger).verify() == []
+    assert Asked(ledger).verify() == []
 
 
 def test_prod_hosts_are_removed(ledger: str) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostrun import provision
 
 from provisioner import localhosts, paths
 from provisioner.model import load_source
@@ -22,17 +21,6 @@ from provisioner.model import load_source
 pytestmark = pytest.mark.hosts
 
 ENVS = os.environ.get("E2E_ENVS", "qa staging").split()
-
-
-def provision(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(paths.REPO / "provision.py"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=paths.REPO,
-        timeout=1200,
-    )
 
 
 def last_run(env: str) -> dict[str, Any]:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from hostrun import provision, sqlite_url
+from hostrun import Asked, converged_with_ledger, provision, start_apply
 
-from provisioner import paths
 from provisioner.ledger import open_ledger
 
 pytestmark = pytest.mark.hosts
@@ -19,10 +14,7 @@ pytestmark = pytest.mark.hosts
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = sqlite_url(tmp_path_factory.mktemp("ledger") / "ledger.sqlite3")
-    first = provision("qa", ledger=url)
-    assert first.returncode == 0, first.stdout + first.stderr
-    return url
+    return converged_with_ledger(tmp_path_factory.mktemp("ledger"))
 
 
 def test_a_second_apply_is_refused_while_one_holds_the_lock(ledger: str) -> None:
@@ -30,7 +22,7 @@ def test_a_second_apply_is_refused_while_one_holds_the_lock(ledger: str) -> None
         refused = provision("qa", ledger=ledger)
         assert refused.returncode == 1
         assert "carol@example.org" in refused.stderr
-    assert open_ledger(ledger).runs(env="qa")[0].status == "refused"
+    assert Asked(ledger).runs(env="qa")[0].status == "refused"
     assert provision("qa", ledger=ledger).returncode == 0
 
 
@@ -38,26 +30,13 @@ def test_a_second_apply_is_refused_while_one_holds_the_lock(ledger: str) -> None
 def test_an_interrupt_cancels_cleanly_and_frees_the_lock(
     ledger: str, signum: signal.Signals, code: int
 ) -> None:
-    env = {**os.environ, "PROVISION_LEDGER_URL": ledger}
-    run = subprocess.Popen(
-        [sys.executable, str(paths.REPO / "provision.py"), "qa"],
-        cwd=paths.REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while open_ledger(ledger).holder("qa") is None:  # wait until it really runs
-        assert time.monotonic() < deadline, "the run never took the lock"
-        time.sleep(0.2)
-    time.sleep(4)  # inside the playbook by now
+    run = start_apply("qa", ledger)
     run.send_signal(signum)
     out, err = run.communicate(timeout=120)
     assert run.returncode == code, out + err
-    assert open_ledger(ledger).holder("qa") is None
-    last = open_ledger(ledger).runs(env="qa")[0]
+    assert Asked(ledger).holder("qa") is None
+    last = Asked(ledger).runs(env="qa")[0]
     assert last.status == "canceled"
-    assert open_ledger(ledger).verify() == []
+    assert Asked(ledger).verify() == []
     # the next apply converges as usual
     assert provision("qa", ledger=ledger).returncode == 0

@@ -1,0 +1,97 @@
+"""Faults in the middle of a run, on real local hosts: a host that dies, a full disk for the
+run's artifacts, and secrets that must not leak into anything a run leaves behind."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hostrun import Asked, converged_with_ledger, provision, start_apply
+
+from provisioner import localhosts, paths, secrets
+from provisioner.model import load_source
+
+pytestmark = pytest.mark.hosts
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return converged_with_ledger(tmp_path_factory.mktemp("ledger"))
+
+
+def test_a_host_stopped_mid_run_is_unreachable_the_rest_finish(ledger: str) -> None:
+    victim = load_source(paths.DEFAULT_SOURCE).environment("qa").hosts_in("web")[0]
+    run = start_apply("qa", ledger)
+    localhosts.podman("stop", "-t", "0", victim)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 1, out + err
+    detail = Asked(ledger).show(Asked(ledger).runs(env="qa")[0].run_id)
+    assert detail.summary.status == "failed"
+    stats = detail.host_stats
+    assert stats[victim]["unreachable"] > 0
+    others = [host for host in stats if host != victim]
+    assert others
+    assert all(stats[h]["unreachable"] == 0 and stats[h]["failed"] == 0 for h in others)
+    assert Asked(ledger).holder("qa") is None
+    assert Asked(ledger).verify() == []
+    # the next apply starts the host again and converges it
+    again = provision("qa", ledger=ledger)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+@pytest.fixture
+def full_artifacts_disk() -> Iterator[Path]:
+    runs = paths.state_dir("runs", "qa")
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(runs)], check=True
+    )
+    try:
+        filler = runs / "filler"
+        try:  # fill it up; the last write (or the close that flushes it) fails
+            with filler.open("wb") as handle:
+                while True:
+                    handle.write(b"\0" * 4096)
+                    handle.flush()
+        except OSError:
+            pass
+        yield runs
+    finally:
+        subprocess.run(["umount", str(runs)], check=True)
+
+
+def test_a_full_disk_for_artifacts_is_a_clear_error(ledger: str, full_artifacts_disk: Path) -> None:
+    result = provision("qa", ledger=ledger)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "No space left on device" in result.stderr
+    assert str(paths.display(full_artifacts_disk)) in result.stderr
+    assert Asked(ledger).holder("qa") is None
+    assert Asked(ledger).runs(env="qa")[0].status == "failed"
+    assert Asked(ledger).verify() == []
+
+
+def test_no_secret_reaches_output_ledger_artifacts_or_inventories(ledger: str) -> None:
+    vault = secrets.vault_for("qa", load_source(paths.DEFAULT_SOURCE).environment("qa"))
+    sentinels = secrets.values(vault)
+    assert sentinels
+    app = load_source(paths.DEFAULT_SOURCE).environment("qa").hosts_in("app")[0]
+    localhosts.podman("exec", app, "rm", "-f", "/etc/csapp.env")  # so the secret is rewritten
+    result = provision("qa", "-vv", ledger=ledger)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = Asked(ledger).runs(env="qa")[0].run_id
+    rewritten = {c["task"]: c["diff"] for c in Asked(ledger).show(run_id).changes}
+    assert rewritten.get("Write the service configuration") == "(hidden: no_log)"
+    places: dict[str, bytes] = {
+        "stdout": result.stdout.encode(),
+        "stderr": result.stderr.encode(),
+        "ledger": Path(ledger.removeprefix("sqlite:///")).read_bytes(),
+    }
+    for root in (paths.RUNS / "qa", paths.INVENTORIES):
+        for path in root.rglob("*"):
+            if path.is_file():
+                places[str(path)] = path.read_bytes()
+    leaks = [where for where, data in places.items() for s in sentinels if s.encode() in data]
+    assert leaks == []
+    assert len(places) > 10  # the artifacts were really there to search

@@ -1,0 +1,97 @@
+"""Secrets: one vault id and password per environment; private files; nothing in the clear."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+from provisioner import paths, secrets
+from provisioner.cli import main
+from provisioner.errors import InputError, LedgerError
+from provisioner.model import load_source
+
+
+@pytest.fixture(scope="module")
+def vaults() -> dict[str, secrets.Vault]:
+    loaded = load_source(paths.DEFAULT_SOURCE)
+    return {env: secrets.vault_for(env, loaded.environment(env)) for env in ("qa", "staging")}
+
+
+def test_each_environment_has_its_own_vault_id_and_password(
+    vaults: dict[str, secrets.Vault],
+) -> None:
+    qa, staging = vaults["qa"], vaults["staging"]
+    assert qa.password_file != staging.password_file
+    assert qa.password_file.read_bytes() != staging.password_file.read_bytes()
+    assert staging.file.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;staging\n")
+
+
+def test_one_environments_password_cannot_open_anothers_secrets(
+    vaults: dict[str, secrets.Vault],
+) -> None:
+    qa, staging = vaults["qa"], vaults["staging"]
+    own = subprocess.run(
+        [
+            "ansible-vault",
+            "view",
+            "--vault-id",
+            f"staging@{staging.password_file}",
+            str(staging.file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{paths.REPO / '.venv' / 'bin'}:{os.environ['PATH']}"},
+    )
+    assert own.returncode == 0, own.stderr
+    assert "vault_csapp_db_password" in own.stdout
+    crossed = subprocess.run(
+        ["ansible-vault", "view", "--vault-id", f"staging@{qa.password_file}", str(staging.file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{paths.REPO / '.venv' / 'bin'}:{os.environ['PATH']}"},
+    )
+    assert crossed.returncode != 0
+    assert "Decryption failed" in crossed.stderr
+    assert "vault_csapp_db_password" not in crossed.stdout
+
+
+def test_secret_files_and_state_are_private(vaults: dict[str, secrets.Vault]) -> None:
+    for vault in vaults.values():
+        for path in (vault.file, vault.password_file):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for directory in (paths.STATE, paths.STATE / "vault", paths.STATE / "secrets"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+
+
+def test_no_secret_value_in_generated_inventories(vaults: dict[str, secrets.Vault]) -> None:
+    values = [v for vault in vaults.values() for v in secrets.values(vault)]
+    assert values
+    for path in paths.INVENTORIES.rglob("*.yml"):
+        text = path.read_text()
+        assert not any(value in text for value in values), path
+
+
+def test_a_real_environment_without_secrets_is_refused() -> None:
+    loaded = load_source(paths.REPO / "tests" / "fixtures" / "source.yml")
+    with pytest.raises(InputError, match=r"has no secrets: create secrets/prod\.yml"):
+        secrets.vault_for("prod", loaded.environment("prod"))
+
+
+def test_an_unreachable_ledger_stops_an_apply_before_any_host_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def must_not_start(*_: object, **__: object) -> None:
+        raise AssertionError("hosts were started although the ledger is unreachable")
+
+    monkeypatch.setattr("provisioner.localhosts.up", must_not_start)
+    monkeypatch.setattr("provisioner.commands.run_playbook", must_not_start)
+    monkeypatch.setenv("PROVISION_LEDGER_URL", "postgresql://u:pw-SENTINEL@127.0.0.1:1/x")
+    assert main(["qa"]) == LedgerError.exit_code
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1" in err
+    assert "pw-SENTINEL" not in err
