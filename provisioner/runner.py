@@ -22,7 +22,16 @@ from provisioner.errors import ProvisionerError
 
 EventCallback = Callable[[dict[str, Any]], None]
 
-STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+# Ansible's per-host stats and the HostStats field each adds to (None: counted as a host only).
+STAT_FIELDS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": None,
+    "ignored": None,
+}
 
 
 @dataclass
@@ -78,7 +87,6 @@ class RunRequest:
     tags: str | None = None
     check: bool = False
     verbosity: int = 0
-    extravars: dict[str, Any] = field(default_factory=dict)
     vault_args: tuple[str, ...] = ()
 
     def cmdline(self) -> str:
@@ -151,24 +159,22 @@ def _run(
         playbook=str(request.playbook),
         inventory=str(paths.INVENTORIES / request.env),
         envvars=ansible_env(),
-        extravars=request.extravars or None,
         cmdline=request.cmdline() or None,
         limit=request.limit,
         verbosity=request.verbosity or None,
         quiet=True,
         event_handler=handle,
         cancel_callback=cancel,
-        suppress_env_files=True,  # env files would hold extravars and passwords in clear text
+        suppress_env_files=True,  # env files would hold the command line and passwords
         rotate_artifacts=20,
     )
 
 
 def _host_stats(stats: dict[str, Any]) -> dict[str, HostStats]:
     hosts: dict[str, HostStats] = {}
-    for key in STAT_KEYS:
+    for key, name in STAT_FIELDS.items():
         for host, count in (stats.get(key) or {}).items():
-            hosts.setdefault(host, HostStats())
-            target = {"failures": "failed", "dark": "unreachable"}.get(key, key)
-            if hasattr(HostStats, target):
-                setattr(hosts[host], target, getattr(hosts[host], target) + count)
+            counts = hosts.setdefault(host, HostStats())
+            if name is not None:
+                setattr(counts, name, getattr(counts, name) + count)
     return dict(sorted(hosts.items()))
