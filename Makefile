@@ -7,7 +7,7 @@ export PATH := $(VENV_BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/hosts/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup image staging qa prod test lint unit hosts molecule inventory-check clean-hosts
+.PHONY: setup image staging qa prod test lint unit hosts molecule pipeline inventory-check clean-hosts
 
 setup:
 	@scripts/setup.sh
@@ -18,14 +18,14 @@ image: setup
 staging qa prod: setup
 	$(PY) provision.py $@
 
-test: setup lint inventory-check unit hosts molecule
+test: setup lint inventory-check unit hosts molecule pipeline
 
 inventory-check: setup
 	$(PY) provision.py inventory --check
 
 lint: setup
-	ruff check provisioner tests verification roles/app/files provision.py
-	ruff format --check provisioner tests verification roles/app/files provision.py
+	ruff check provisioner tests verification roles/app/files loadtest provision.py
+	ruff format --check provisioner tests verification roles/app/files loadtest provision.py
 	mypy
 	yamllint -s .
 	ansible-lint --profile production
@@ -41,6 +41,11 @@ molecule: image
 	  echo "== molecule test -s $$scenario"; \
 	  molecule test -s $$scenario || exit 1; \
 	done
+
+# The deploy stages of the CI provisioning job (.github/workflows/provision.yml) on local hosts:
+# staging, its gate, a prod plan, an approval by a second identity, the promotion to prod.
+pipeline: image
+	scripts/pipeline.sh local
 
 clean-hosts: setup
 	for env in qa staging prod; do $(PY) provision.py down $$env; done

@@ -1,7 +1,6 @@
 """Command-line parsing and dispatch: nothing else lives here.
 
-`provision.py ENV` is short for `provision.py apply ENV`. Exit codes: 0 success, 1 a host failed
-or was unreachable (or a check found differences), 2 bad input or usage (nothing changed).
+`provision.py ENV` is short for `provision.py apply ENV`. Exit codes: see EPILOG.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -29,6 +29,9 @@ COMMANDS = {
     "approve": "approve a plan: another person may then apply it (environments that need it)",
     "history": "list recorded runs (plan, apply, verify, drift...), or --verify the ledger",
     "show": "everything recorded about one run: who, what, per-host stats, every diff",
+    "gate": "the post-deploy gate: health, verification suite, load test (exit 5 if it fails)",
+    "rollback": "switch every app host back to its previous release (or --to RELEASE)",
+    "promote": "apply an environment with the bundle that passed the one it is promoted from",
     "trust": "record the SSH host keys of a real environment's servers in known_hosts/<env>",
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
@@ -45,10 +48,15 @@ examples:
   provision.py diff staging prod       what differs between staging and prod, and may it
   provision.py plan prod               save what a prod apply would change, as a plan
   provision.py approve prod PLAN_ID    (someone else) approve it; then: provision.py prod
+  provision.py gate staging            health, verification and load test of staging
+  provision.py rollback staging        every app host back to its previous release
+  provision.py promote staging prod    apply prod with the bundle that passed staging
   provision.py history --verify        check the run ledger's hash chain
 
 exit codes: 0 success, 1 a host failed or was unreachable (or the environment is locked),
-            2 bad input or usage, 3 drift found (drift), 4 refused by the approval gate,
+            2 bad input or usage, 3 drift found (drift), 4 refused by the approval or
+            promotion gate, 5 the post-deploy gate failed (rolled back if the release changed),
+            6 a host is short of capacity (pre-flight; nothing changed),
             130/143 interrupted (Ctrl-C / SIGTERM)
 """
 
@@ -159,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help=COMMANDS["show"], description=COMMANDS["show"])
     show.add_argument("run_id", metavar="RUN_ID")
 
+    _add_release_commands(sub, common)
+
     trust = sub.add_parser(
         "trust", parents=[common], help=COMMANDS["trust"], description=COMMANDS["trust"]
     )
@@ -171,6 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("env")
     sub.add_parser("image", help=COMMANDS["image"], description=COMMANDS["image"])
     return parser
+
+
+def _add_release_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """gate, rollback, promote: what happens around a deploy."""
+    gate = sub.add_parser(
+        "gate", parents=[common], help=COMMANDS["gate"], description=COMMANDS["gate"]
+    )
+    gate.add_argument("env")
+    rollback = sub.add_parser(
+        "rollback", parents=[common], help=COMMANDS["rollback"], description=COMMANDS["rollback"]
+    )
+    rollback.add_argument("env")
+    rollback.add_argument(
+        "--to", metavar="RELEASE", help="this release (still on the hosts) instead of the previous"
+    )
+    promote = sub.add_parser(
+        "promote", parents=[common], help=COMMANDS["promote"], description=COMMANDS["promote"]
+    )
+    promote.add_argument("source_env", metavar="FROM")
+    promote.add_argument("env", metavar="TO")
+    promote.add_argument("-v", "--verbose", action="count", default=0)
 
 
 def _with_default_command(argv: list[str]) -> list[str]:

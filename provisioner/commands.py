@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,17 +17,27 @@ from rich.text import Text
 from provisioner import (
     approval,
     fingerprint,
+    gate,
     hostkeys,
     inventory,
     localhosts,
     parity,
     paths,
+    promotion,
+    releases,
     secrets,
     verify,
 )
 from provisioner.bundle import Bundle
 from provisioner.bundle import current as bundle_of
-from provisioner.errors import EXIT_DRIFT, EXIT_FAILED, EXIT_OK, InputError
+from provisioner.errors import (
+    EXIT_DRIFT,
+    EXIT_FAILED,
+    EXIT_GATE,
+    EXIT_OK,
+    EXIT_PREFLIGHT,
+    InputError,
+)
 from provisioner.identity import current_identity
 from provisioner.ledger import Ledger, open_ledger
 from provisioner.model import Environment, LoadedSource, LocalProvider, load_source
@@ -33,6 +45,7 @@ from provisioner.progress import (
     LiveProgress,
     diff_table,
     fingerprint_table,
+    gate_table,
     history_table,
     live_diff_table,
     print_changes,
@@ -41,6 +54,9 @@ from provisioner.progress import (
 )
 from provisioner.recording import Recorded
 from provisioner.runner import RunRequest, RunResult, run_playbook
+
+PREFLIGHT_TASK = "Check the host's capacity"  # playbooks/site.yml
+RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -83,6 +99,12 @@ class Context:
     ledger: Ledger
     vault: secrets.Vault
     bundle: Bundle
+    promotable: dict[str, str]  # what promotion compares: commit, roles hash, app release
+
+    def recorded(self, kind: str, env: str, *, lock: bool) -> Recorded:
+        return Recorded(
+            self.ledger, kind, env, self.bundle, lock=lock, extra={"promotable": self.promotable}
+        )
 
 
 def _prepare(args: argparse.Namespace, console: Console) -> Context:
@@ -93,7 +115,10 @@ def _prepare(args: argparse.Namespace, console: Console) -> Context:
     ledger = open_ledger()
     vault = secrets.vault_for(args.env, env)
     ledger.add_secrets(secrets.values(vault))
-    return Context(loaded, env, ledger, vault, bundle_of(args.env))
+    bundle = bundle_of(args.env)
+    app = parity.Layers(loaded).effective(args.env, "app") if "app" in loaded.source.groups else {}
+    release = app["app_release"].value if "app_release" in app else ""
+    return Context(loaded, env, ledger, vault, bundle, promotion.promotable(bundle, str(release)))
 
 
 def _run_site(
@@ -105,7 +130,8 @@ def _run_site(
     check: bool,
     start_hosts: bool,
 ) -> RunResult:
-    """(Start local hosts,) run site.yml with live progress, record the outcome."""
+    """(Start local hosts,) run site.yml with live progress and print the summary. The caller
+    records the outcome (run.finish), after whatever it does next."""
     if start_hosts and isinstance(ctx.env.provider, LocalProvider):
         localhosts.up(args.env, ctx.env, _say(console))
     request = RunRequest(
@@ -118,7 +144,6 @@ def _run_site(
     )
     with LiveProgress(console, args.env, len(ctx.env.hosts), verbose=request.verbosity > 0) as live:
         result = run_playbook(request, on_event=live.on_event, cancel=run.cancel_requested)
-    run.finish(result)
     console.print(summary_table(result))
     result.write_summary(paths.state_dir("runs", args.env) / "last-run.json")
     return result
@@ -133,6 +158,15 @@ def _ended(console: Console, env: str, run: Recorded, result: RunResult, verb: s
     if result.succeeded:
         console.print(f"[green]{env}: ok[/], {result.changed} tasks {verb} (run {run.run_id})")
         return EXIT_OK
+    short = [f for f in result.failures if f.task == PREFLIGHT_TASK and f.message]
+    if short:
+        for failure in short:
+            console.print(f"[red]{failure.message}[/]")
+        console.print(
+            f"[red]{env}: refused by the pre-flight check[/] (run {run.run_id}); nothing was "
+            "changed. The minimums are the environment's `capacity` in the source of truth."
+        )
+        return EXIT_PREFLIGHT
     console.print(
         f"[red]{env}: {result.status}[/] (run {run.run_id}); artifacts in {result.artifacts}"
     )
@@ -141,24 +175,195 @@ def _ended(console: Console, env: str, run: Recorded, result: RunResult, verb: s
 
 def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     ctx = _prepare(args, console)
-    kind = "check" if args.check else "apply"
-    with Recorded(ctx.ledger, kind, args.env, ctx.bundle, lock=not args.check) as run:
+    if args.check:
+        with ctx.recorded("check", args.env, lock=False) as run:
+            result = _run_site(args, console, ctx, run, check=True, start_hosts=True)
+            run.finish(result)
+        print_changes(console, result.changes)
+        return _ended(console, args.env, run, result, "would change")
+    with ctx.recorded("apply", args.env, lock=True) as run:
+        _promotion_gate(args.env, ctx, console)
         granted = None
-        if ctx.env.approval_required and not args.check:
-            granted = _gate(args.env, ctx, run.identity)
+        if ctx.env.approval_required:
+            granted = _approval_gate(args.env, ctx, run.identity)
             run.plan_id = granted.plan_id
             console.print(f"• plan {granted.plan_id}, approved by {granted.approver}")
-        result = _run_site(args, console, ctx, run, check=args.check, start_hosts=True)
+        result = _run_site(args, console, ctx, run, check=False, start_hosts=True)
         if granted is not None and result.succeeded:
             ctx.ledger.append(
                 approval.PLAN_APPLIED, args.env, {"plan_id": granted.plan_id}, run.run_id
             )
-    if args.check:
-        print_changes(console, result.changes)
-    return _ended(console, args.env, run, result, "would change" if args.check else "changed")
+        code = _ended(console, args.env, run, result, "changed")
+        if run.cancel_requested() or code == EXIT_PREFLIGHT:
+            run.finish(result)
+            return code
+        code, status = _after_deploy(args.env, console, ctx, run, result)
+        run.finish(result, status=status)
+    return code
 
 
-def _gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
+def _after_deploy(
+    env_name: str, console: Console, ctx: Context, run: Recorded, result: RunResult
+) -> tuple[int, str | None]:
+    """The post-deploy gate after an apply that changed something; a rollback of the hosts whose
+    release this run switched when the gate or the apply failed. Returns the exit code and the
+    run's status (None: as the playbook ended)."""
+    switched = releases.switched_hosts(result.changes)
+    if not result.succeeded:
+        if switched:
+            done = _roll_back(
+                env_name, console, ctx, run, hosts=switched, reason="the apply failed"
+            )
+            return EXIT_FAILED, releases.ROLLED_BACK if done.result.succeeded else None
+        return EXIT_FAILED, None
+    if result.changed == 0:
+        console.print(
+            f"• nothing changed, so no post-deploy gate (run it with: provision.py gate {env_name})"
+        )
+        return EXIT_OK, None
+    verdict = _run_gate(env_name, console, ctx, run, bundle=ctx.promotable, expected={})
+    if verdict.passed:
+        return EXIT_OK, None
+    return EXIT_GATE, _gate_failed(
+        env_name, console, ctx, run, switched=switched, reason=verdict.reason
+    )
+
+
+def _gate_failed(
+    env_name: str,
+    console: Console,
+    ctx: Context,
+    run: Recorded,
+    *,
+    switched: list[str],
+    reason: str,
+) -> str:
+    """Roll back the hosts whose release this run switched; returns the run's status."""
+    if not switched:
+        console.print(
+            f"[red]{env_name}: gate failed[/] (run {run.run_id}); this run did not switch the "
+            "release, so there is nothing to roll back to"
+        )
+        return releases.GATE_FAILED
+    done = _roll_back(
+        env_name, console, ctx, run, hosts=switched, reason=f"the gate failed: {reason}"
+    )
+    if done.result.succeeded:
+        console.print(f"[red]{env_name}: gate failed, release rolled back[/] (run {run.run_id})")
+        return releases.ROLLED_BACK
+    console.print(
+        f"[red]{env_name}: gate failed, and the rollback failed too[/] (run {run.run_id})"
+    )
+    return releases.GATE_FAILED
+
+
+def _run_gate(
+    env_name: str,
+    console: Console,
+    ctx: Context,
+    run: Recorded,
+    *,
+    bundle: dict[str, Any] | None,
+    expected: dict[str, str],
+) -> gate.GateResult:
+    console.print(f"• post-deploy gate on {env_name}")
+    out_dir = paths.state_dir("runs", env_name, "gate")
+    with LiveProgress(console, env_name, len(ctx.env.hosts)) as live:
+        verdict = gate.run(
+            env_name,
+            ctx.env,
+            vault_args=tuple(ctx.vault.cmdline()),
+            out_dir=out_dir,
+            expected_releases=expected,
+            on_event=live.on_event,
+        )
+    ctx.ledger.append(gate.GATE, env_name, {**verdict.as_dict(), "bundle": bundle}, run.run_id)
+    console.print(gate_table(env_name, verdict.as_dict()))
+    return verdict
+
+
+def _roll_back(
+    env_name: str,
+    console: Console,
+    ctx: Context,
+    run: Recorded,
+    *,
+    hosts: list[str] | None,
+    reason: str,
+    to: str | None = None,
+) -> releases.RolledBack:
+    console.print(f"[yellow]• rolling back {', '.join(hosts or ['every app host'])}: {reason}[/]")
+    with LiveProgress(console, env_name, len(hosts or ctx.env.hosts_in("app"))) as live:
+        done = releases.roll_back(
+            env_name,
+            vault_args=tuple(ctx.vault.cmdline()),
+            hosts=hosts,
+            to=to,
+            on_event=live.on_event,
+            cancel=run.cancel_requested,
+        )
+    ctx.ledger.append(releases.ROLLBACK, env_name, {"reason": reason, **done.as_dict()}, run.run_id)
+    now = ", ".join(f"{host} {release}" for host, release in done.releases.items())
+    if done.result.succeeded:
+        console.print(f"[yellow]• rolled back, healthy again: {now}[/]")
+    else:
+        console.print(f"[red]• the rollback failed ({done.result.status}): {now or 'no host'}[/]")
+    return done
+
+
+def cmd_gate(args: argparse.Namespace, console: Console) -> int:
+    """The post-deploy gate by hand, on whatever the hosts run now."""
+    ctx = _prepare(args, console)
+    now = releases.deployed(ctx.ledger, args.env)
+    with ctx.recorded("gate", args.env, lock=True) as run:
+        verdict = _run_gate(args.env, console, ctx, run, bundle=now.bundle, expected=now.releases)
+        run.finish_plain("successful" if verdict.passed else "failed", {"reason": verdict.reason})
+    if now.bundle is None:
+        console.print(f"• not a promotion source: {now.reason}")
+    if verdict.passed:
+        console.print(f"[green]{args.env}: gate passed[/] (run {run.run_id})")
+        return EXIT_OK
+    console.print(f"[red]{args.env}: gate failed[/] (run {run.run_id}): {verdict.reason}")
+    return EXIT_GATE
+
+
+def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
+    if args.to is not None and not RELEASE_NAME.fullmatch(args.to):
+        raise InputError(f"--to {args.to!r}: a release name is letters, digits, '.', '_' or '-'")
+    ctx = _prepare(args, console)
+    with ctx.recorded(releases.ROLLBACK, args.env, lock=True) as run:
+        done = _roll_back(args.env, console, ctx, run, hosts=None, reason="by hand", to=args.to)
+        run.finish(done.result)
+    console.print(summary_table(done.result))
+    return _ended(console, args.env, run, done.result, "changed")
+
+
+def cmd_promote(args: argparse.Namespace, console: Console) -> int:
+    loaded = load_source(args.source)
+    env = loaded.environment(args.env)
+    loaded.environment(args.source_env)
+    if env.promoted_from != args.source_env:
+        declared = env.promoted_from or "nothing"
+        raise InputError(
+            f"{args.env} is promoted from {declared}, not {args.source_env} "
+            f"(promoted_from in {paths.display(args.source)})"
+        )
+    return cmd_apply(argparse.Namespace(**{**vars(args), "check": False}), console)
+
+
+def _promotion_gate(env_name: str, ctx: Context, console: Console) -> None:
+    source = ctx.env.promoted_from
+    if source is None:
+        return
+    gates = [e for e in ctx.ledger.entries(env=source) if e.kind == gate.GATE]
+    passed = promotion.check(env_name, source, ctx.promotable, gates)
+    console.print(
+        f"• promoted from {source}: release {ctx.promotable['app_release']} at "
+        f"{ctx.promotable['commit'][:12]} passed {source}'s gate in run {passed.run_id}"
+    )
+
+
+def _approval_gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
     entries = ctx.ledger.entries(env=env_name)
     return approval.check(
         env_name,
@@ -177,8 +382,9 @@ def _gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """Check mode with diffs, saved as a plan that can be approved."""
     ctx = _prepare(args, console)
-    with Recorded(ctx.ledger, "plan", args.env, ctx.bundle, lock=False) as run:
+    with ctx.recorded("plan", args.env, lock=False) as run:
         result = _run_site(args, console, ctx, run, check=True, start_hosts=True)
+        run.finish(result)
         if result.succeeded:
             ctx.ledger.append(
                 approval.PLAN,
@@ -194,6 +400,11 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     print_changes(console, result.changes)
     code = _ended(console, args.env, run, result, "would change")
     if code == EXIT_OK:
+        # For pipelines: the plan a later job approves and applies.
+        (paths.state_dir("runs", args.env) / "last-plan.json").write_text(
+            json.dumps({"env": args.env, "plan_id": run.run_id, "bundle": ctx.bundle.as_dict()})
+            + "\n"
+        )
         console.print(
             f"plan [bold]{run.run_id}[/]: {result.changed} change(s) on "
             f"{len({c.host for c in result.changes})} host(s). To approve it (someone else): "
@@ -222,8 +433,9 @@ def cmd_approve(args: argparse.Namespace, console: Console) -> int:
 def cmd_drift(args: argparse.Namespace, console: Console) -> int:
     """Check mode with diffs against the live hosts: exit 3 when anything would change."""
     ctx = _prepare(args, console)
-    with Recorded(ctx.ledger, "drift", args.env, ctx.bundle, lock=False) as run:
+    with ctx.recorded("drift", args.env, lock=False) as run:
         result = _run_site(args, console, ctx, run, check=True, start_hosts=False)
+        run.finish(result)
     print_changes(console, result.changes)
     if not result.succeeded or run.cancel_requested():
         console.print(f"[red]{args.env}: drift check incomplete ({result.status})[/]")
@@ -262,8 +474,9 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     ctx = _prepare(args, console)
-    with Recorded(ctx.ledger, "verify", args.env, ctx.bundle, lock=False) as run:
-        code = verify.run(args.env, ctx.env, junit_xml=args.junit_xml)
+    expected = releases.deployed(ctx.ledger, args.env).releases
+    with ctx.recorded("verify", args.env, lock=False) as run:
+        code = verify.run(args.env, ctx.env, junit_xml=args.junit_xml, expected_releases=expected)
         status = "successful" if code == 0 else "failed"
         run.finish_plain(status, {"pytest_exit_code": code})
     return code
@@ -398,6 +611,9 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "diff": cmd_diff,
     "drift": cmd_drift,
     "plan": cmd_plan,
+    "gate": cmd_gate,
+    "rollback": cmd_rollback,
+    "promote": cmd_promote,
     "approve": cmd_approve,
     "history": cmd_history,
     "show": cmd_show,

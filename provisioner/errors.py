@@ -15,7 +15,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # a host failed or was unreachable, or a check found a difference
 EXIT_INPUT = 2  # bad input or usage: nothing was changed
 EXIT_DRIFT = 3  # `drift`: the hosts differ from what the roles would make them
-EXIT_REFUSED = 4  # the approval gate refused to change the environment
+EXIT_REFUSED = 4  # the approval or promotion gate refused to change the environment
+EXIT_GATE = 5  # the post-deploy gate failed (the release was rolled back if it had changed)
+EXIT_PREFLIGHT = 6  # a host is short of the capacity the source asks for; nothing was changed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 

@@ -57,7 +57,7 @@ def render(loaded: LoadedSource, env_name: str) -> Generated:
     addresses = env.addresses()
     for group in sorted(loaded.source.groups):
         entry: dict[str, Any] = {
-            "hosts": {host: {"ansible_host": addresses[host]} for host in env.hosts_in(group)}
+            "hosts": {host: _host_vars(env, host, addresses) for host in env.hosts_in(group)}
         }
         if env.vars.get(group):
             entry["vars"] = dict(sorted(env.vars[group].items()))
@@ -75,6 +75,14 @@ def render(loaded: LoadedSource, env_name: str) -> Generated:
         files={"hosts.yml": header(loaded) + "---\n" + body},
         links={"group_vars": GROUP_VARS_LINK},
     )
+
+
+def _host_vars(env: Environment, host: str, addresses: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"ansible_host": addresses[host]}
+    minimums = env.minimums(host)
+    if minimums:  # checked by the pre-flight play of site.yml
+        values["provisioner_min_capacity"] = minimums
+    return values
 
 
 def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:

@@ -34,6 +34,7 @@ VarName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
 LOCAL_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 FIRST_HOST_OFFSET = 10  # .1 is podman's gateway; leave room below the hosts
 RESERVED_GROUPS = {"all", "ungrouped"}
+LOAD_GATE_GROUP = "web"  # the load test's entry point is the first host of this group
 # Variables the tool sets itself in every generated inventory.
 RESERVED_VAR_PREFIXES = ("ansible_", "provisioner_")
 
@@ -83,15 +84,50 @@ class Host(_Strict):
     address: Annotated[str, AfterValidator(_address)] | None = None
 
 
+class Capacity(_Strict):
+    """Minimums a host must have before anything is changed on it (the pre-flight check)."""
+
+    cpus: Annotated[int, Field(ge=1, le=4096)] | None = None
+    memory_mb: Annotated[int, Field(ge=1)] | None = None
+    disk_free_mb: Annotated[int, Field(ge=1)] | None = None  # free space on /
+
+
+class LoadGate(_Strict):
+    """The load test after a deploy (locust, headless, against the environment's entry point),
+    and what it must achieve for the deploy to stand."""
+
+    users: Annotated[int, Field(ge=1, le=10000)]
+    spawn_rate: Annotated[float, Field(gt=0, le=10000, strict=False)]
+    duration: Annotated[int, Field(ge=1, le=3600)]  # seconds of load
+    p95_ms: Annotated[float, Field(gt=0, strict=False)]
+    max_error_rate: Annotated[float, Field(ge=0, le=1, strict=False)]
+
+
 class Environment(_Strict):
     description: str = ""
     provider: Provider
     # Changes need a plan approved by someone else first (see provisioner/approval.py).
     approval_required: bool = False
     approval_max_age_hours: Annotated[float, Field(gt=0, strict=False)] = 24.0
+    # Applies need the same bundle to have passed apply and gate there first (promotion.py).
+    promoted_from: EnvName | None = None
+    # Pre-flight minimums by group ("all" for every host); a host must meet those of all its
+    # groups.
+    capacity: dict[str, Capacity] = Field(default_factory=dict)
+    # The load test of the post-deploy gate; without it the gate checks health and verifies.
+    load_gate: LoadGate | None = None
     hosts: Annotated[dict[HostName, Host], Field(min_length=1)]
     # Per-environment values, by group ("all" for every host): the few things that may differ.
     vars: dict[str, dict[VarName, Any]] = Field(default_factory=dict)
+
+    def minimums(self, host: str) -> dict[str, int]:
+        """The strictest minimum of each kind over the host's groups and "all"."""
+        groups = ["all", *self.hosts[host].groups]
+        found: dict[str, int] = {}
+        for spec in (self.capacity[g] for g in groups if g in self.capacity):
+            for key, value in spec.model_dump(exclude_none=True).items():
+                found[key] = max(found.get(key, 0), value)
+        return found
 
     def hosts_in(self, group: str) -> list[str]:
         return sorted(name for name, host in self.hosts.items() if group in host.groups)
@@ -304,8 +340,40 @@ class _Rules:
                         group,
                         var,
                     )
+        for group in env.capacity:
+            if group != "all" and group not in self.source.groups:
+                raise self.fail(
+                    f"group {group!r} is not defined under 'groups'", *keys, "capacity", group
+                )
+        if env.load_gate is not None and not env.hosts_in(LOAD_GATE_GROUP):
+            raise self.fail(
+                f"the load test goes to the first {LOAD_GATE_GROUP!r} host (nginx), and this "
+                f"environment has none",
+                *keys,
+                "load_gate",
+            )
+        if env.promoted_from is not None:
+            self.check_promotion(env_name, env.promoted_from)
         if isinstance(env.provider, LocalProvider):
             self.check_subnet(env_name, env, env.provider.subnet)
+
+    def check_promotion(self, env_name: str, source: str) -> None:
+        keys = ("environments", env_name, "promoted_from")
+        if source == env_name:
+            raise self.fail("an environment cannot be promoted from itself", *keys)
+        chain = [env_name]
+        upstream: str | None = source
+        while upstream is not None:
+            if upstream not in self.source.environments:
+                raise self.fail(
+                    f"{upstream!r} is not an environment "
+                    f"(defined: {', '.join(self.source.environments)})",
+                    *keys,
+                )
+            if upstream in chain:
+                raise self.fail(f"promotion loop: {' <- '.join([*chain, upstream])}", *keys)
+            chain.append(upstream)
+            upstream = self.source.environments[upstream].promoted_from
 
     def check_subnet(self, env_name: str, env: Environment, subnet: ipaddress.IPv4Network) -> None:
         keys = ("environments", env_name, "provider", "subnet")

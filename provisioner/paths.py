@@ -14,6 +14,7 @@ ANSIBLE_CFG = REPO / "ansible.cfg"
 HOSTS_DIR = REPO / "hosts"
 CONTAINERS_CONF = HOSTS_DIR / "containers.conf"
 TESTS_DIR = REPO / "tests"
+LOCUSTFILE = REPO / "loadtest" / "locustfile.py"
 
 # Runtime state (SSH key for local hosts, run artifacts): git-ignored, readable by us alone.
 STATE = REPO / ".state"

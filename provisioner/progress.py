@@ -16,11 +16,10 @@ from provisioner.changes import Change
 from provisioner.fingerprint import HostPrint, LiveDifference
 from provisioner.ledger import RunDetail, RunSummary
 from provisioner.parity import Difference
-from provisioner.runner import RunResult
+from provisioner.runner import FAILED_EVENTS, RunResult
 
 CHANGED_HOST_KEY = "Host key verification failed"  # what ssh says on a mismatch
 SHA256_HEX = 64  # length of a file hash in a fingerprint
-FAILED_EVENTS = {"runner_on_failed", "runner_on_unreachable"}
 DONE_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
 
 
@@ -192,11 +191,31 @@ def _short(value: object) -> str:
     return text[:12] if len(text) == SHA256_HEX else text
 
 
+def gate_table(env: str, gate: dict[str, Any]) -> Table:
+    """A post-deploy gate's checks (as recorded in the ledger) and its load-test figures."""
+    verdict = "passed" if gate.get("passed") else "failed"
+    table = Table(title=f"{env}: post-deploy gate {verdict}")
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    marks = {True: ("pass", "green"), False: ("FAIL", "bold red"), None: ("-", "dim")}
+    for check in gate.get("checks", []):
+        word, style = marks[check.get("passed")]
+        table.add_row(str(check.get("name")), Text(word, style=style), str(check.get("detail")))
+    return table
+
+
 def history_table(runs: list[RunSummary]) -> Table:
     table = Table(title="runs, newest first")
     for column in ("run", "kind", "env", "status", "who", "started (UTC)", "commit"):
         table.add_column(column)
-    styles = {"successful": "green", "failed": "red", "refused": "red", "canceled": "yellow"}
+    styles = {
+        "successful": "green",
+        "failed": "red",
+        "refused": "red",
+        "canceled": "yellow",
+        "rolled-back": "yellow",
+        "gate-failed": "red",
+    }
     for run in runs:
         table.add_row(
             run.run_id,
@@ -241,7 +260,17 @@ def run_detail(detail: RunDetail) -> Group:
             )
         parts.append(table)
     for entry in detail.entries:
-        if entry.kind not in {"run-started", "run-finished"}:
+        if entry.kind == "gate":
+            parts.append(gate_table(run.env, entry.payload))
+            if entry.payload.get("load"):
+                load = entry.payload["load"]
+                figures = ", ".join(
+                    f"{key} {load[key]}"
+                    for key in ("requests", "failures", "error_rate", "p95_ms", "median_ms", "rps")
+                    if key in load
+                )
+                parts.append(Text(f"load figures: {figures}", style="cyan"))
+        elif entry.kind not in {"run-started", "run-finished"}:
             parts.append(
                 Text(f"{entry.kind} (entry {entry.id}): {json.dumps(entry.payload)}", style="cyan")
             )

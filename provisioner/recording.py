@@ -81,10 +81,16 @@ class Recorded:
         """130 for Ctrl-C, 143 for SIGTERM: what a shell reports for a process they ended."""
         return 128 + (self.signal or 0)
 
-    def finish(self, result: RunResult, extra: dict[str, Any] | None = None) -> str:
-        status = "canceled" if self.cancel_requested() else result.status
-        if status == "successful" and not result.succeeded:
-            status = "failed"
+    def finish(
+        self, result: RunResult, extra: dict[str, Any] | None = None, status: str | None = None
+    ) -> str:
+        """Record the run's end; `status` overrides the playbook's (e.g. rolled-back)."""
+        if status is None:
+            status = result.status
+            if status == "successful" and not result.succeeded:
+                status = "failed"
+        if self.cancel_requested():
+            status = "canceled"
         stats = {host: vars(s) for host, s in result.hosts.items()}
         self._finish(status, stats, [c.as_dict() for c in result.changes], extra or {})
         return status

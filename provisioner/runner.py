@@ -21,6 +21,7 @@ from provisioner.changes import Change, from_event
 from provisioner.errors import ProvisionerError
 
 EventCallback = Callable[[dict[str, Any]], None]
+FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable"})
 
 # Ansible's per-host stats and the HostStats field each adds to (None: counted as a host only).
 STAT_FIELDS = {
@@ -47,6 +48,13 @@ class HostStats:
         return self.failed == 0 and self.unreachable == 0
 
 
+@dataclass(frozen=True)
+class Failure:
+    host: str
+    task: str
+    message: str
+
+
 @dataclass
 class RunResult:
     env: str
@@ -56,6 +64,7 @@ class RunResult:
     artifacts: Path | None = None
     seconds: float = 0.0
     changes: list[Change] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -88,6 +97,7 @@ class RunRequest:
     check: bool = False
     verbosity: int = 0
     vault_args: tuple[str, ...] = ()
+    extravars: dict[str, Any] = field(default_factory=dict)  # never secrets: on the command line
 
     def cmdline(self) -> str:
         parts = list(self.vault_args)
@@ -119,10 +129,16 @@ def run_playbook(
     started = time.monotonic()
     stats: dict[str, Any] = {}
     changes: list[Change] = []
+    failures: list[Failure] = []
 
     def handle(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
         if event.get("event") == "playbook_on_stats":
-            stats.update(event.get("event_data", {}))
+            stats.update(data)
+        if event.get("event") in FAILED_EVENTS and not data.get("ignore_errors"):
+            result = data.get("res") or {}
+            message = str(result.get("msg") or result.get("stderr") or "").strip()
+            failures.append(Failure(str(data.get("host", "")), str(data.get("task", "")), message))
         change = from_event(event)
         if change is not None:
             changes.append(change)
@@ -144,6 +160,7 @@ def run_playbook(
         artifacts=Path(runner.config.artifact_dir),
         seconds=time.monotonic() - started,
         changes=changes,
+        failures=failures,
     )
 
 
@@ -161,6 +178,7 @@ def _run(
         envvars=ansible_env(),
         cmdline=request.cmdline() or None,
         limit=request.limit,
+        extravars=request.extravars or None,
         verbosity=request.verbosity or None,
         quiet=True,
         event_handler=handle,

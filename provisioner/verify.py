@@ -7,6 +7,7 @@ command) and reads each host's groups and variables from the generated inventory
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,8 +21,12 @@ SUITE = paths.REPO / "verification"
 
 def ssh_config(env_name: str, env: Environment) -> Path:
     """An ssh_config for testinfra: which key, and whether host keys are checked."""
-    # One SSH connection per host for the whole suite, not one per command.
-    control = paths.state_dir("ssh") / "cm-%C"
+    # One SSH connection per host for the whole suite, not one per command. The socket lives
+    # where Ansible keeps its own (a short path: a checkout deep in the file system would make
+    # it longer than a Unix socket path may be).
+    sockets = Path.home() / ".ansible" / "cp"
+    sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
+    control = sockets / "verify-%C"
     lines = [
         "Host *",
         "  BatchMode yes",
@@ -50,7 +55,14 @@ def host_specs(env: Environment) -> list[str]:
     return [f"ssh://{user}@{env.address_of(host)}" for host in sorted(env.hosts)]
 
 
-def run(env_name: str, env: Environment, junit_xml: Path | None = None) -> int:
+def run(
+    env_name: str,
+    env: Environment,
+    junit_xml: Path | None = None,
+    expected_releases: dict[str, str] | None = None,
+) -> int:
+    """pytest on the suite; `expected_releases` names hosts rolled back since the last deploy
+    and the release each should run instead of app_release."""
     args = [
         sys.executable,
         "-m",
@@ -66,5 +78,9 @@ def run(env_name: str, env: Environment, junit_xml: Path | None = None) -> int:
     ]
     if junit_xml is not None:
         args.append(f"--junit-xml={junit_xml}")
-    environ = {**os.environ, "PROVISIONER_VERIFY_INVENTORY": str(paths.INVENTORIES / env_name)}
+    environ = {
+        **os.environ,
+        "PROVISIONER_VERIFY_INVENTORY": str(paths.INVENTORIES / env_name),
+        "PROVISIONER_EXPECTED_RELEASES": json.dumps(expected_releases or {}),
+    }
     return subprocess.run(args, env=environ, cwd=paths.REPO, check=False).returncode

@@ -18,18 +18,20 @@ def provision(
     ledger: str | None = None,
     extra_env: dict[str, str] | None = None,
     timeout: int = 1200,
+    repo: Path = paths.REPO,
 ) -> subprocess.CompletedProcess[str]:
+    """provision.py ARGS, run from `repo` (a checkout: this one, or a test's copy)."""
     env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
     if identity is not None:
         env["PROVISION_IDENTITY"] = identity
     if ledger is not None:
         env["PROVISION_LEDGER_URL"] = ledger
     return subprocess.run(
-        [sys.executable, str(paths.REPO / "provision.py"), *args],
+        [sys.executable, str(repo / "provision.py"), *args],
         capture_output=True,
         text=True,
         check=False,
-        cwd=paths.REPO,
+        cwd=repo,
         timeout=timeout,
         env=env,
     )

@@ -4,17 +4,46 @@ an apply with a valid approval goes through (real local prod hosts)."""
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import hostrun
 import pytest
-from hostrun import Asked, provision, sqlite_url
+from hostrun import Asked, sqlite_url
 
 from provisioner import paths
 
 pytestmark = pytest.mark.hosts
 
 EXIT_REFUSED = 4
+PROMOTION = re.compile(r"^    promoted_from: staging\b.*\n", re.MULTILINE)
+# The shipped source without prod's promotion rule: these tests are about approvals alone
+# (tests/test_releases.py and the pipeline cover promotion).
+UNPROMOTED: dict[str, Path] = {}
+
+
+def unpromoted(text: str) -> str:
+    text, found = PROMOTION.subn("", text)
+    assert found == 1, "environments.yml changed: update PROMOTION"
+    return text
+
+
+@pytest.fixture(scope="module", autouse=True)
+def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    path = tmp_path_factory.mktemp("source") / "environments.yml"
+    path.write_text(unpromoted(paths.DEFAULT_SOURCE.read_text()))
+    UNPROMOTED["path"] = path
+    yield
+    assert hostrun.provision("inventory").returncode == 0  # back to the committed inventories
+
+
+def provision(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """provision.py with the unpromoted source, unless the test names its own."""
+    if "--source" not in args:
+        args = (*args, "--source", str(UNPROMOTED["path"]))
+    return hostrun.provision(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +79,7 @@ def test_expired_approval_is_refused(ledger: str, plan_id: str, tmp_path: Path) 
     assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
     impatient = tmp_path / "environments.yml"
     impatient.write_text(
-        paths.DEFAULT_SOURCE.read_text().replace(
+        unpromoted(paths.DEFAULT_SOURCE.read_text()).replace(
             "approval_max_age_hours: 24", "approval_max_age_hours: 0.00001"
         )
     )

@@ -9,6 +9,7 @@ the hosts of that group; on the others its tests are deselected.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,13 @@ class Node:
     @property
     def groups(self) -> list[str]:
         return list(self.vars.get("group_names", []))
+
+    @property
+    def release(self) -> str:
+        """The release this host should run: app_release, unless the tool rolled the host back
+        since the last deploy (it then names the release in PROVISIONER_EXPECTED_RELEASES)."""
+        rolled_back = json.loads(os.environ.get("PROVISIONER_EXPECTED_RELEASES") or "{}")
+        return str(rolled_back.get(self.name, self.vars["app_release"]))
 
 
 def _inventory(config: pytest.Config) -> AnsibleRunner:

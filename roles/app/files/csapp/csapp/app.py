@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -20,7 +21,9 @@ from csapp import answers, db
 app = Flask(__name__)
 logging.basicConfig(level=os.environ.get("CSAPP_LOG_LEVEL", "info").upper())
 log = logging.getLogger("csapp")
-RELEASE = os.environ.get("CSAPP_RELEASE", "unknown")
+# The release is the name of the directory this code was deployed into (releases/<name>/csapp),
+# so it stays true when a rollback points `current` elsewhere.
+RELEASE = Path(__file__).resolve().parent.parent.name
 HOST = socket.gethostname()
 
 

@@ -1,0 +1,249 @@
+"""Releases on real hosts: each deploy in its own directory, the post-deploy gate, automatic
+rollback when a release is broken or too slow, rollback by hand, the pre-flight capacity check,
+and promotion refused for a bundle that never passed its source environment.
+
+Each release is a commit in a copy of this repo (as a team would deploy it): release B's health
+check fails, release C is healthy but fails an impossibly tight load threshold. The environment
+`rel` has its own hosts and ledger, so nothing here touches qa, staging or prod.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hostrun import Asked, provision, sqlite_url
+
+from provisioner import paths
+
+pytestmark = pytest.mark.hosts
+
+ENTRY = "http://198.18.7.13"  # rel-web-1: the fourth host of the subnet, in name order
+APP_HOSTS = ("rel-app-1", "rel-app-2")
+EXIT_FAILED, EXIT_REFUSED, EXIT_GATE, EXIT_PREFLIGHT = 1, 4, 5, 6
+SOURCE = """\
+groups:
+  db: {}
+  app: {}
+  web: {}
+environments:
+  rel:
+    provider: {kind: local, subnet: 198.18.7.0/24}
+    capacity:
+      all: {cpus: 1, memory_mb: 256, disk_free_mb: 512}
+    load_gate: {users: 4, spawn_rate: 4, duration: 3, p95_ms: P95, max_error_rate: 0.05}
+    hosts:
+      rel-app-1: {groups: [app]}
+      rel-app-2: {groups: [app]}
+      rel-db-1: {groups: [db]}
+      rel-web-1: {groups: [web]}
+    vars: &vars
+      db: {postgresql_shared_buffers: 128MB}
+      app: {app_workers: 2, app_db_pool_size: 4, app_log_level: info}
+  relprod:
+    promoted_from: rel
+    provider: {kind: local, subnet: 198.18.8.0/24}
+    hosts:
+      relprod-app-1: {groups: [app]}
+      relprod-db-1: {groups: [db]}
+      relprod-web-1: {groups: [web]}
+    vars: *vars
+"""
+LOOSE_P95 = "5000"
+SEEN: dict[str, Any] = {}  # what one test leaves for the next (they run in file order)
+IMPOSSIBLE_P95 = "0.01"
+
+
+@dataclass
+class Checkout:
+    """A copy of the repo with its own git history, state and ledger."""
+
+    root: Path
+
+    def write(self, relative: str, text: str) -> None:
+        (self.root / relative).write_text(text)
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.root / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}: the fixture no longer applies"
+        path.write_text(text.replace(old, new))
+
+    def commit(self, message: str) -> None:
+        for args in (["add", "-A"], ["commit", "-qm", message]):
+            subprocess.run(
+                ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+                cwd=self.root,
+                check=True,
+            )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return provision(*args, identity="tester", repo=self.root, timeout=900)
+
+    @property
+    def ledger(self) -> Asked:
+        return Asked(sqlite_url(self.root / ".state" / "ledger.sqlite3"))
+
+
+def _copy_ignored(directory: str, names: list[str]) -> set[str]:
+    skipped = {".git", ".venv", ".state", "__pycache__", ".mypy_cache", ".ruff_cache"}
+    return {name for name in names if name in skipped}
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
+    root = tmp_path_factory.mktemp("releases") / "repo"
+    shutil.copytree(paths.REPO, root, ignore=_copy_ignored, symlinks=True)
+    repo = Checkout(root)
+    repo.write("environments.yml", SOURCE.replace("P95", LOOSE_P95))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    repo.commit("release 1.1.0")
+    yield repo
+    repo.run("down", "rel")
+
+
+def http(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """(JSON body, X-Release header) of a request through nginx."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - a fixed http:// URL on our test network
+        ENTRY + path, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - as above
+        return json.load(response), response.headers["X-Release"]
+
+
+def releases_on(checkout: Checkout) -> dict[str, str]:
+    """Each app host's release, asked of the host itself (its current link)."""
+    found = {}
+    for host in APP_HOSTS:
+        out = subprocess.run(
+            ["podman", "exec", host, "readlink", "/opt/csapp/current"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found[host] = Path(out.strip()).name
+    return found
+
+
+def last_run(checkout: Checkout) -> Any:
+    return checkout.ledger.runs(env="rel")[0]
+
+
+def test_promotion_is_refused_when_the_source_never_passed(checkout: Checkout) -> None:
+    result = checkout.run("promote", "rel", "relprod")
+    assert result.returncode == EXIT_REFUSED, result.stdout + result.stderr
+    assert "rel has never passed a post-deploy gate" in result.stderr
+    assert "creating" not in result.stdout  # refused before any host was started
+
+
+def test_release_a_deploys_and_passes_the_gate(checkout: Checkout) -> None:
+    result = checkout.run("rel")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "post-deploy gate passed" in result.stdout
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "1.1.0")
+    created, _ = http("POST", "/tickets", {"customer": "ann", "subject": "refund please"})
+    SEEN["ticket"] = created["id"]
+
+
+def test_a_bundle_that_never_passed_is_not_promoted(checkout: Checkout) -> None:
+    checkout.edit("group_vars/all.yml", 'app_release: "1.1.0"', 'app_release: "1.2.0"')
+    checkout.commit("release 1.2.0, never deployed to rel")
+    result = checkout.run("promote", "rel", "relprod")
+    assert result.returncode == EXIT_REFUSED, result.stdout + result.stderr
+    assert "this bundle never passed rel's gate" in result.stderr
+    assert "release (1.1.0 -> 1.2.0)" in result.stderr
+
+
+def test_broken_release_is_rolled_back_and_the_data_stays(checkout: Checkout) -> None:
+    checkout.edit("group_vars/all.yml", 'app_release: "1.2.0"', 'app_release: "2.0.0"')
+    app = "roles/app/files/csapp/csapp/app.py"
+    checkout.edit(app, '"release": RELEASE})', '"release": RELEASE}, 500)')  # /health fails
+    # An additive migration: release A must keep working on the migrated schema.
+    checkout.write(
+        "roles/app/files/csapp/csapp/migrations/003_ticket_priority.sql",
+        "ALTER TABLE tickets ADD COLUMN priority integer NOT NULL DEFAULT 3;\n",
+    )
+    checkout.commit("release 2.0.0: health check broken")
+    result = checkout.run("rel")
+    assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
+    assert "rolling back rel-app-1, rel-app-2" in result.stdout
+    assert "rolled back, healthy again" in result.stdout
+    assert last_run(checkout).status == "rolled-back"
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "1.1.0")
+    ticket, served_by = http("GET", f"/tickets/{SEEN['ticket']}")
+    assert ticket["subject"] == "refund please"
+    assert served_by == "1.1.0"
+    detail = checkout.ledger.show(last_run(checkout).run_id)
+    rollback = next(e for e in detail.entries if e.kind == "rollback")
+    assert rollback.payload["releases"] == dict.fromkeys(APP_HOSTS, "1.1.0")
+
+
+def test_too_slow_release_fails_the_load_gate_and_is_rolled_back(checkout: Checkout) -> None:
+    app = "roles/app/files/csapp/csapp/app.py"
+    checkout.edit(app, '"release": RELEASE}, 500)', '"release": RELEASE})')
+    checkout.edit("group_vars/all.yml", 'app_release: "2.0.0"', 'app_release: "3.0.0"')
+    # Keep only two releases from now on: the current one and the one to roll back to.
+    checkout.edit("roles/app/defaults/main.yml", "app_releases_kept: 3", "app_releases_kept: 2")
+    checkout.write("environments.yml", SOURCE.replace("P95", IMPOSSIBLE_P95))
+    checkout.commit("release 3.0.0 with an impossible p95")
+    result = checkout.run("rel")
+    assert result.returncode == EXIT_GATE, result.stdout + result.stderr
+    assert "p95" in result.stdout
+    assert "gate failed, release rolled back" in result.stdout
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "1.1.0")
+    run = last_run(checkout)
+    assert run.status == "rolled-back"
+    shown = checkout.run("show", run.run_id)
+    assert "load test" in shown.stdout
+    assert "FAIL" in shown.stdout
+    assert "load figures: requests" in shown.stdout
+    listing = subprocess.run(
+        ["podman", "exec", "rel-app-1", "ls", "/opt/csapp/releases"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(listing) == ["1.1.0", "3.0.0"]  # 2.0.0 removed: two kept
+
+
+def test_rollback_by_hand_and_verify_after_it(checkout: Checkout) -> None:
+    checkout.write("environments.yml", SOURCE.replace("P95", LOOSE_P95))
+    checkout.commit("release 3.0.0 with a reachable p95")
+    deployed = checkout.run("rel")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "3.0.0")
+
+    back = checkout.run("rollback", "rel")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "1.1.0")
+    assert last_run(checkout).kind == "rollback"
+    verified = checkout.run("verify", "rel")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    forward = checkout.run("rollback", "rel", "--to", "3.0.0")
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "3.0.0")
+    missing = checkout.run("rollback", "rel", "--to", "9.9.9")
+    assert missing.returncode == EXIT_FAILED
+    assert "9.9.9 is not in /opt/csapp/releases" in missing.stdout
+
+
+def test_preflight_refuses_a_host_short_of_capacity(checkout: Checkout) -> None:
+    checkout.write(
+        "environments.yml",
+        SOURCE.replace("P95", LOOSE_P95).replace("memory_mb: 256", "memory_mb: 100000000"),
+    )
+    result = checkout.run("rel")
+    assert result.returncode == EXIT_PREFLIGHT, result.stdout + result.stderr
+    assert "rel-db-1 is short of capacity: memory_mb" in result.stdout
+    assert "< 100000000 required" in result.stdout
+    stats = checkout.ledger.show(last_run(checkout).run_id).host_stats
+    assert sum(host["changed"] for host in stats.values()) == 0
