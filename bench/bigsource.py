@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -12,13 +13,19 @@ from provisioner import paths
 TIERS = {"db": 0.05, "app": 0.75, "web": 0.20}  # share of the hosts in each group
 
 
-def big_source(hosts_per_env: int, envs: tuple[str, ...] = ("qa", "staging", "prod")) -> dict:
+def big_source(
+    hosts_per_env: int, envs: tuple[str, ...] = ("qa", "staging", "prod")
+) -> dict[str, Any]:
     base = yaml.safe_load(paths.DEFAULT_SOURCE.read_text())
-    source: dict = {"groups": base["groups"], "parity": base["parity"], "environments": {}}
+    source: dict[str, Any] = {
+        "groups": base["groups"],
+        "parity": base["parity"],
+        "environments": {},
+    }
     for index, env in enumerate(envs):
         # one /20 per environment inside 198.18.0.0/15: room for 4000 hosts each
         subnet = ipaddress.IPv4Network(f"198.{18 + index // 16}.{(index % 16) * 16}.0/20")
-        hosts: dict[str, dict] = {}
+        hosts: dict[str, dict[str, Any]] = {}
         for tier, share in TIERS.items():
             for n in range(max(1, int(hosts_per_env * share))):
                 hosts[f"{env}-{tier}-{n + 1}"] = {"groups": [tier]}
@@ -26,6 +33,11 @@ def big_source(hosts_per_env: int, envs: tuple[str, ...] = ("qa", "staging", "pr
             "provider": {"kind": "local", "subnet": str(subnet)},
             "hosts": hosts,
             "vars": base["environments"][env]["vars"],
+            **{
+                key: base["environments"][env][key]
+                for key in ("capacity", "load_gate", "promoted_from", "approval_required")
+                if key in base["environments"][env]
+            },
         }
     return source
 

@@ -26,6 +26,7 @@ from provisioner import (
     promotion,
     releases,
     secrets,
+    strategy,
     verify,
 )
 from provisioner.bundle import Bundle
@@ -140,8 +141,10 @@ def _run_site(
         tags=getattr(args, "tags", None),
         check=check,
         verbosity=getattr(args, "verbose", 0),
+        hosts=len(ctx.env.hosts),
         vault_args=tuple(ctx.vault.cmdline()),
     )
+    console.print(Text(f"• strategy {strategy.name()}, {request.hosts} hosts", style="dim"))
     with LiveProgress(console, args.env, len(ctx.env.hosts), verbose=request.verbosity > 0) as live:
         result = run_playbook(request, on_event=live.on_event, cancel=run.cancel_requested)
     console.print(summary_table(result))
@@ -195,6 +198,12 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
             )
         code = _ended(console, args.env, run, result, "changed")
         if run.cancel_requested() or code == EXIT_PREFLIGHT:
+            run.finish(result)
+            return code
+        if args.tags:  # only some roles ran: the environment is not the whole stack to gate
+            console.print(
+                f"• --tags: no post-deploy gate (run it with: provision.py gate {args.env})"
+            )
             run.finish(result)
             return code
         code, status = _after_deploy(args.env, console, ctx, run, result)
@@ -348,7 +357,9 @@ def cmd_promote(args: argparse.Namespace, console: Console) -> int:
             f"{args.env} is promoted from {declared}, not {args.source_env} "
             f"(promoted_from in {paths.display(args.source)})"
         )
-    return cmd_apply(argparse.Namespace(**{**vars(args), "check": False}), console)
+    # Exactly a full apply of the target: no dry run, no narrowing.
+    full = {**vars(args), "check": False, "tags": None, "limit": None}
+    return cmd_apply(argparse.Namespace(**full), console)
 
 
 def _promotion_gate(env_name: str, ctx: Context, console: Console) -> None:

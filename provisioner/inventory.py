@@ -96,6 +96,9 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
             # Resolved by Ansible, so the inventory works from any working directory.
             ansible_ssh_private_key_file=LOCAL_KEY,
             ansible_ssh_common_args=LOCAL_SSH_ARGS,
+            # The same, said the way every connection plugin reads it (mitogen ignores the ssh
+            # arguments above when deciding whether to check keys).
+            ansible_host_key_checking=False,
         )
     elif isinstance(env.provider, SshProvider):
         values.update(

@@ -132,16 +132,17 @@ class Container:
 
 
 def containers(env: str) -> dict[str, Container]:
-    out = podman("ps", "-a", "--filter", f"label={LABEL}={env}", "--format", "json").stdout
+    out = podman("ps", "-aq", "--filter", f"label={LABEL}={env}").stdout.split()
+    if not out:
+        return {}
     found: dict[str, Container] = {}
-    for item in json.loads(out or "[]"):
-        name = item["Names"][0]
-        inspect = json.loads(podman("inspect", name).stdout)[0]
+    for inspect in json.loads(podman("inspect", *out).stdout):  # one call for all: faster
+        name = inspect["Name"].lstrip("/")
         networks = inspect["NetworkSettings"].get("Networks") or {}
         address = (networks.get(network_name(env)) or {}).get("IPAddress") or None
         found[name] = Container(
             name=name,
-            running=item["State"] == "running",
+            running=bool(inspect["State"].get("Running")),
             image=inspect["ImageName"],
             address=address,
             key=(inspect["Config"].get("Labels") or {}).get(KEY_LABEL),

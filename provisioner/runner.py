@@ -16,12 +16,18 @@ from typing import Any
 
 import ansible_runner
 
-from provisioner import paths
+from provisioner import paths, strategy
 from provisioner.changes import Change, from_event
 from provisioner.errors import ProvisionerError
 
 EventCallback = Callable[[dict[str, Any]], None]
 FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable"})
+# The events worth a file in the run's artifacts when nobody asked for Ansible's output (-v):
+# what failed, and the final stats. Writing one JSON file per event costs about a quarter of the
+# controller's CPU on a no-op run (../shared/notes/performance.md); the live display and the
+# ledger get every event in memory either way.
+KEPT_EVENTS = FAILED_EVENTS | {"playbook_on_stats"}
+MAX_FORKS = 50
 
 # Ansible's per-host stats and the HostStats field each adds to (None: counted as a host only).
 STAT_FIELDS = {
@@ -96,6 +102,7 @@ class RunRequest:
     tags: str | None = None
     check: bool = False
     verbosity: int = 0
+    hosts: int = 0  # how many hosts the run may touch: forks are sized to it (0: ansible.cfg's)
     vault_args: tuple[str, ...] = ()
     extravars: dict[str, Any] = field(default_factory=dict)  # never secrets: on the command line
 
@@ -115,6 +122,7 @@ def ansible_env() -> dict[str, str]:
         # ansible-runner turns host key checking off unless told otherwise; real servers'
         # keys must be checked (local containers opt out in their inventory).
         "ANSIBLE_HOST_KEY_CHECKING": "True",
+        **strategy.settings(),
     }
 
 
@@ -144,7 +152,7 @@ def run_playbook(
             changes.append(change)
         if on_event is not None:
             on_event(event)
-        return True
+        return request.verbosity > 0 or event.get("event") in KEPT_EVENTS
 
     try:
         runner = _run(request, private, handle, cancel)
@@ -178,6 +186,7 @@ def _run(
         envvars=ansible_env(),
         cmdline=request.cmdline() or None,
         limit=request.limit,
+        forks=min(request.hosts, MAX_FORKS) or None,
         extravars=request.extravars or None,
         verbosity=request.verbosity or None,
         quiet=True,
