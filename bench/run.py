@@ -116,9 +116,10 @@ def changed_in_recap(output: str) -> int:
 
 
 class Bench:
-    def __init__(self, console: Console, work: Path) -> None:
+    def __init__(self, console: Console, work: Path, repeat: int) -> None:
         self.console = console
         self.work = work
+        self.repeat = repeat
         self.samples: list[Sample] = []
 
     def provision(self, source: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -151,8 +152,14 @@ class Bench:
             log.write_text(output)
             self.console.print(f"    output: {log}")
 
-    def playbook(self, hosts: int, variant: str, phase: str, cfg: Path, vault: list[str]) -> None:
-        environ = {**os.environ, **runner.ansible_env(), "ANSIBLE_CONFIG": str(cfg)}
+    def playbook(self, hosts: int, variant: str, phase: str, vault: list[str]) -> None:
+        # Stock: no ANSIBLE_* setting from anywhere but the stock ansible.cfg. Project: the
+        # environment provision.py gives Ansible (its ansible.cfg, host key checking, strategy).
+        plain = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        if variant == "stock":
+            environ = {**plain, "ANSIBLE_CONFIG": str(stock_config(self.work))}
+        else:
+            environ = {**plain, **runner.ansible_env()}
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
             "-i",
@@ -179,15 +186,16 @@ class Bench:
         loaded = load_source(source)
         inventory.write(inventory.render_all(loaded, [ENV]))
         vault = secrets.vault_for(ENV, loaded.environment(ENV)).cmdline()
-        stock = stock_config(self.work)
 
         self.fresh_hosts(source)
         for phase in PHASES:
-            self.playbook(hosts, "stock", phase, stock, vault)
+            self.playbook(hosts, "stock", phase, vault)
         self.fresh_hosts(source)
-        for phase in PHASES:
-            self.tool(hosts, phase, source)
-        self.playbook(hosts, "project", "noop", paths.ANSIBLE_CFG, vault)
+        self.tool(hosts, "cold", source)
+        # (b) and (c) differ by a few percent: alternate them, and compare medians.
+        for _ in range(self.repeat):
+            self.tool(hosts, "noop", source)
+            self.playbook(hosts, "project", "noop", vault)
 
     def cleanup(self) -> None:
         source = self.work / "bench-1.yml"
@@ -225,17 +233,21 @@ def ratio(
     samples: list[Sample], hosts: int, phase: str, *, top: str, bottom: str, what: str
 ) -> str:
     def value(variant: str) -> float | None:
-        for s in samples:
-            if (s.hosts, s.variant, s.phase) == (hosts, variant, phase) and s.exit_code == 0:
-                return float(getattr(s, what))
-        return None
+        found = [
+            float(getattr(s, what))
+            for s in samples
+            if (s.hosts, s.variant, s.phase) == (hosts, variant, phase) and s.exit_code == 0
+        ]
+        return statistics.median(found) if found else None
 
     a, b = value(top), value(bottom)
     return f"{a / b:.2f}x" if a and b else "-"
 
 
 def report(console: Console, samples: list[Sample], hosts_list: list[int]) -> None:
-    table = Table(title="stock (a) / provision.py (b); provision.py (b) / project playbook (c)")
+    table = Table(
+        title="medians: stock (a) / provision.py (b); provision.py (b) / project playbook (c)"
+    )
     for column in (
         "hosts",
         "cold wall a/b",
@@ -278,13 +290,13 @@ def write_chart(path: Path, samples: list[Sample], hosts_list: list[int], title:
     for ax, phase in zip(axes, PHASES, strict=True):
         for i, variant in enumerate(VARIANTS):
             heights = [
-                next(
-                    (
+                statistics.median(
+                    [
                         s.wall_s
                         for s in samples
                         if (s.hosts, s.variant, s.phase) == (n, variant, phase)
-                    ),
-                    0.0,
+                    ]
+                    or [0.0]
                 )
                 for n in hosts_list
             ]
@@ -294,7 +306,7 @@ def write_chart(path: Path, samples: list[Sample], hosts_list: list[int], title:
         ax.set_xticks(range(len(hosts_list)), [f"{n} hosts" for n in hosts_list])
         ax.set_ylabel("wall seconds")
         ax.set_title("cold converge" if phase == "cold" else "no-op re-run")
-        ax.legend()
+        ax.legend(fontsize=8, loc="upper left")
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -304,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", default="1,5,20", help="host counts, e.g. 1,5,20 (default)")
     parser.add_argument("--out", type=Path, default=paths.REPO / "bench" / "results")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="no-op runs of (b) and (c), alternated (default 3)"
+    )
     args = parser.parse_args(argv)
     try:
         hosts_list = [int(n) for n in args.hosts.split(",")]
@@ -311,12 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--hosts {args.hosts!r}: a comma-separated list of numbers")
     if any(not 1 <= n <= MAX_HOSTS for n in hosts_list):
         parser.error(f"--hosts: each count between 1 and {MAX_HOSTS}")
+    # As provision.py does: the venv's tools first on PATH, and everything written private.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    os.umask(0o077)
     console = Console(highlight=False)
     before = machine()
     console.print(f"machine: {before}")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        bench = Bench(console, Path(tmp))
+        bench = Bench(console, Path(tmp), max(1, args.repeat))
         try:
             for n in hosts_list:
                 bench.run(n)
