@@ -46,7 +46,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.bigsource import write_big_source
-from provisioner import inventory, paths, runner, secrets
+from provisioner import inventory, paths, runner, secrets, strategy
 from provisioner.model import load_source
 
 ENV = "bench"
@@ -116,7 +116,8 @@ def changed_in_recap(output: str) -> int:
 
 
 class Bench:
-    def __init__(self, console: Console, work: Path, repeat: int) -> None:
+    def __init__(self, console: Console, work: Path, repeat: int, strategy: str) -> None:
+        self.strategy = strategy
         self.console = console
         self.work = work
         self.repeat = repeat
@@ -159,6 +160,7 @@ class Bench:
         if variant == "stock":
             environ = {**plain, "ANSIBLE_CONFIG": str(stock_config(self.work))}
         else:
+            os.environ[strategy.SWITCH] = self.strategy  # what (b) runs with
             environ = {**plain, **runner.ansible_env()}
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
@@ -174,7 +176,7 @@ class Bench:
 
     def tool(self, hosts: int, phase: str, source: Path) -> None:
         argv = [sys.executable, str(paths.REPO / "provision.py"), ENV, "--source", str(source)]
-        wall, cpu, output, code = timed(argv, dict(os.environ))
+        wall, cpu, output, code = timed(argv, {**os.environ, strategy.SWITCH: self.strategy})
         found = re.search(r"(\d+) tasks changed", output)
         changed = int(found.group(1)) if found else -1
         self.record(Sample(hosts, "provision", phase, wall, cpu, changed, code), output)
@@ -317,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hosts", default="1,5,20", help="host counts, e.g. 1,5,20 (default)")
     parser.add_argument("--out", type=Path, default=paths.REPO / "bench" / "results")
     parser.add_argument(
+        "--strategy",
+        choices=strategy.CHOICES,
+        default="mitogen",
+        help="PROVISION_STRATEGY for (b) and (c) (default mitogen)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=3, help="no-op runs of (b) and (c), alternated (default 3)"
     )
     args = parser.parse_args(argv)
@@ -334,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"machine: {before}")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        bench = Bench(console, Path(tmp), max(1, args.repeat))
+        bench = Bench(console, Path(tmp), max(1, args.repeat), args.strategy)
         try:
             for n in hosts_list:
                 bench.run(n)

@@ -18,7 +18,8 @@ from provisioner.ledger import RunDetail, RunSummary
 from provisioner.parity import Difference
 from provisioner.runner import FAILED_EVENTS, RunResult
 
-CHANGED_HOST_KEY = "Host key verification failed"  # what ssh says on a mismatch
+# What ssh says on a host key mismatch, and what mitogen's connection says instead.
+CHANGED_HOST_KEY = ("Host key verification failed", "mismatching host key")
 SHA256_HEX = 64  # length of a file hash in a fingerprint
 DONE_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
 
@@ -95,7 +96,7 @@ class LiveProgress:
 def _message(data: dict[str, Any]) -> str:
     result = data.get("res") or {}
     text = str(result.get("msg") or result.get("stderr") or result.get("module_stderr") or "")
-    if CHANGED_HOST_KEY in text:
+    if any(said in text for said in CHANGED_HOST_KEY):
         return (
             "its SSH host key does not match the recorded one (known_hosts/): if the server was "
             "rebuilt on purpose, run `provision.py trust ENV` and review the new fingerprint"

@@ -1,5 +1,5 @@
-"""The strategy switch: mitogen when installed (it is, in the venv), linear on request, and an
-automatic fallback to linear in a Python without mitogen."""
+"""The strategy switch: linear by default, mitogen on request when installed (it is, in the
+venv), and an automatic fallback to linear in a Python without mitogen."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from provisioner import paths, strategy
 from provisioner.errors import InputError
 
 
-def test_mitogen_is_used_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_linear_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(strategy.SWITCH, raising=False)
+    assert strategy.settings() == {}
+
+
+@pytest.mark.parametrize("wanted", ["auto", "mitogen"])
+def test_mitogen_is_used_when_installed(monkeypatch: pytest.MonkeyPatch, wanted: str) -> None:
+    monkeypatch.setenv(strategy.SWITCH, wanted)
     found = strategy.settings()
     assert found["ANSIBLE_STRATEGY"] == "mitogen_linear"
     plugins = found["ANSIBLE_STRATEGY_PLUGINS"]
