@@ -160,8 +160,7 @@ class Bench:
         if variant == "stock":
             environ = {**plain, "ANSIBLE_CONFIG": str(stock_config(self.work))}
         else:
-            os.environ[strategy.SWITCH] = self.strategy  # what (b) runs with
-            environ = {**plain, **runner.ansible_env()}
+            environ = {**plain, **runner.ansible_env(self.strategy)}
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
             "-i",
@@ -321,8 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--strategy",
         choices=strategy.CHOICES,
-        default="mitogen",
-        help="PROVISION_STRATEGY for (b) and (c) (default mitogen)",
+        default=strategy.DEFAULT,
+        help=f"PROVISION_STRATEGY for (b) and (c) (default {strategy.DEFAULT}, as provision.py)",
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="no-op runs of (b) and (c), alternated (default 3)"

@@ -115,14 +115,15 @@ class RunRequest:
         return shlex.join(parts)
 
 
-def ansible_env() -> dict[str, str]:
-    """Environment for every Ansible process: the repo's ansible.cfg, wherever we run from."""
+def ansible_env(strategy_wanted: str | None = None) -> dict[str, str]:
+    """Environment for every Ansible process: the repo's ansible.cfg, wherever we run from, and
+    the strategy `strategy_wanted` (default: the one $PROVISION_STRATEGY names)."""
     return {
         "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
         # ansible-runner turns host key checking off unless told otherwise; real servers'
         # keys must be checked (local containers opt out in their inventory).
         "ANSIBLE_HOST_KEY_CHECKING": "True",
-        **strategy.settings(),
+        **strategy.settings(strategy_wanted),
     }
 
 

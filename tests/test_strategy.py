@@ -1,5 +1,5 @@
-"""The strategy switch: linear by default, mitogen on request when installed (it is, in the
-venv), and an automatic fallback to linear in a Python without mitogen."""
+"""The strategy switch: mitogen by default when installed (it is, in the venv), linear on
+request, and an automatic fallback to linear in a Python without mitogen."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from provisioner import paths, strategy
 from provisioner.errors import InputError
 
 
-def test_linear_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mitogen_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(strategy.SWITCH, raising=False)
-    assert strategy.settings() == {}
+    assert strategy.settings()["ANSIBLE_STRATEGY"] == "mitogen_linear"
 
 
 @pytest.mark.parametrize("wanted", ["auto", "mitogen"])
