@@ -45,6 +45,23 @@ def test_a_hand_edited_file_is_drift_on_that_host_only(qa_and_staging: None) -> 
     assert provision("drift", "staging").returncode == 0
 
 
+def test_a_removed_package_is_drift_and_the_next_apply_installs_it(qa_and_staging: None) -> None:
+    # The roles ask dpkg first and run apt only for what is missing: that shortcut must still
+    # see a package that went away (a baseline one, and one of the app's runtime).
+    on_host("staging-web-1", "apt-get remove -y -qq less >/dev/null")
+    on_host("staging-app-1", "apt-get remove -y -qq rsync >/dev/null")
+    result = provision("drift", "staging")
+    assert result.returncode == EXIT_DRIFT, result.stdout + result.stderr
+    assert "drift on 2 host(s): staging-app-1, staging-web-1;" in result.stdout
+    assert "Install baseline packages" in result.stdout
+    assert "Install the runtime from Debian's packages" in result.stdout
+    repaired = provision("staging")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert on_host("staging-web-1", "dpkg-query -W -f '${db:Status-Status}' less") == "installed"
+    assert on_host("staging-app-1", "dpkg-query -W -f '${db:Status-Status}' rsync") == "installed"
+    assert provision("drift", "staging").returncode == 0
+
+
 @pytest.fixture
 def older_tzdata_on_one_db_host(qa_and_staging: None) -> Iterator[str]:
     host = "staging-db-1"
