@@ -14,7 +14,13 @@ the rest app; N = 1 puts all three tiers on one host), in one run:
                 (b): what (b) costs on top of Ansible itself
 
 each as a cold converge (fresh containers) and a no-op re-run; wall time and controller CPU
-(user + system of every process the run waited for). Ratios (a)/(b) and (b)/(c) are printed,
+(user + system of every process the run waited for). Then, at the largest host count:
+
+  (d) remote    `python provision.py bench --executors NODE,NODE` no-op: the same run sliced over
+                --executors local execution nodes (ansible-runner worker over SSH), against (b)
+                alternated with it; the controller's CPU per host-task in each
+
+Ratios (a)/(b) and (b)/(c) are printed,
 with the machine it ran on; a CSV and a PNG chart are written to --out. Also timed: generating,
 validating and parity-checking a 3 x 2,000-host source (the pure parts).
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import re
@@ -66,6 +73,7 @@ class Sample:
     cpu_s: float
     changed: int
     exit_code: int
+    host_tasks: int = 0  # task results over all hosts (provision.py runs: from last-run.json)
 
 
 def bench_source(hosts: int) -> dict[str, object]:
@@ -109,6 +117,17 @@ def timed(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float, str, 
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, done.stdout + done.stderr, done.returncode
+
+
+def host_tasks() -> int:
+    """Task results over every host in provision.py's last run (ok counts changed ones)."""
+    try:
+        run = json.loads((paths.RUNS / ENV / "last-run.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(
+        h["ok"] + h["skipped"] + h["failed"] + h["unreachable"] for h in run["hosts"].values()
+    )
 
 
 def changed_in_recap(output: str) -> int:
@@ -173,12 +192,27 @@ class Bench:
             Sample(hosts, variant, phase, wall, cpu, changed_in_recap(output), code), output
         )
 
-    def tool(self, hosts: int, phase: str, source: Path) -> None:
+    def tool(
+        self, hosts: int, phase: str, source: Path, variant: str = "provision", *extra: str
+    ) -> None:
         argv = [sys.executable, str(paths.REPO / "provision.py"), ENV, "--source", str(source)]
-        wall, cpu, output, code = timed(argv, {**os.environ, strategy.SWITCH: self.strategy})
+        wall, cpu, output, code = timed(
+            [*argv, *extra], {**os.environ, strategy.SWITCH: self.strategy}
+        )
         found = re.search(r"(\d+) tasks changed", output)
         changed = int(found.group(1)) if found else -1
-        self.record(Sample(hosts, "provision", phase, wall, cpu, changed, code), output)
+        self.record(Sample(hosts, variant, phase, wall, cpu, changed, code, host_tasks()), output)
+
+    def remote(self, hosts: int, source: Path, count: int) -> None:
+        """(d): the no-op sliced over `count` local execution nodes, alternated with (b)."""
+        made = self.provision(source, "executors", ENV, "--count", str(count))
+        urls = re.findall(r"ssh://\S+", made.stdout)
+        if made.returncode != 0 or len(urls) != count:
+            raise SystemExit(f"bench: provision.py executors failed:\n{made.stdout}{made.stderr}")
+        self.console.print(f"  execution nodes: {', '.join(urls)}")
+        for _ in range(self.repeat):
+            self.tool(hosts, "noop", source, "remote", "--executors", ",".join(urls))
+            self.tool(hosts, "noop", source)
 
     def run(self, hosts: int) -> None:
         self.console.rule(f"{hosts} host(s)")
@@ -186,11 +220,13 @@ class Bench:
         source.write_text(yaml.safe_dump(bench_source(hosts), sort_keys=False))
         loaded = load_source(source)
         inventory.write(inventory.render_all(loaded, [ENV]))
-        vault = secrets.vault_for(ENV, loaded.environment(ENV)).cmdline()
+        opened = secrets.vault_for(ENV, loaded.environment(ENV))
+        # Stock Ansible has no vault client in its ansible.cfg: it is given the vault id.
+        stock_vault, vault = opened.vault_id_args(), opened.cmdline()
 
         self.fresh_hosts(source)
         for phase in PHASES:
-            self.playbook(hosts, "stock", phase, vault)
+            self.playbook(hosts, "stock", phase, stock_vault)
         self.fresh_hosts(source)
         self.tool(hosts, "cold", source)
         # (b) and (c) differ by a few percent: alternate them, and compare medians.
@@ -270,6 +306,34 @@ def report(console: Console, samples: list[Sample], hosts_list: list[int]) -> No
     console.print(table)
 
 
+def report_remote(console: Console, samples: list[Sample], hosts: int, nodes: int) -> None:
+    """(b) against (d): wall time, and the controller's CPU per host-task (medians)."""
+
+    def median(variant: str, what: str) -> float:
+        found = [
+            float(getattr(s, what))
+            for s in samples
+            if (s.hosts, s.variant, s.phase) == (hosts, variant, "noop") and s.exit_code == 0
+        ]
+        return statistics.median(found) if found else 0.0
+
+    table = Table(title=f"no-op on {hosts} hosts: here (b) / sliced over {nodes} nodes (d)")
+    for column in ("", "wall", "controller CPU", "host-tasks", "CPU per host-task"):
+        table.add_column(column, justify="right")
+    for label, variant in (("(b) here", "provision"), (f"(d) {nodes} nodes", "remote")):
+        wall, cpu, tasks = (median(variant, w) for w in ("wall_s", "cpu_s", "host_tasks"))
+        per_task = f"{1000 * cpu / tasks:.1f} ms" if tasks else "-"
+        table.add_row(label, f"{wall:.1f} s", f"{cpu:.1f} s", f"{tasks:.0f}", per_task)
+    table.add_row(
+        "b/d",
+        ratio(samples, hosts, "noop", top="provision", bottom="remote", what="wall_s"),
+        ratio(samples, hosts, "noop", top="provision", bottom="remote", what="cpu_s"),
+        "",
+        "",
+    )
+    console.print(table)
+
+
 def write_csv(path: Path, samples: list[Sample]) -> None:
     with path.open("w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(Sample)])
@@ -324,6 +388,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"PROVISION_STRATEGY for (b) and (c) (default {strategy.DEFAULT}, as provision.py)",
     )
     parser.add_argument(
+        "--executors",
+        type=int,
+        default=2,
+        metavar="N",
+        help="(d) at the largest host count, sliced over N local execution nodes (0: skip)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=3, help="no-op runs of (b) and (c), alternated (default 3)"
     )
     args = parser.parse_args(argv)
@@ -345,6 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for n in hosts_list:
                 bench.run(n)
+            if args.executors:  # the hosts of the last count are up and converged
+                bench.remote(
+                    hosts_list[-1], Path(tmp) / f"bench-{hosts_list[-1]}.yml", args.executors
+                )
         finally:
             bench.cleanup()
         pure = pure_parts(Path(tmp))
@@ -352,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     console.print(f"machine after: {after}")
     report(console, bench.samples, hosts_list)
+    if args.executors:
+        report_remote(console, bench.samples, hosts_list[-1], args.executors)
     console.print(f"pure parts, 3 x 2,000 hosts (load, validate, render, parity): {pure:.2f} s")
     csv_path, png_path = args.out / f"bench-{stamp}.csv", args.out / f"bench-{stamp}.png"
     write_csv(csv_path, bench.samples)

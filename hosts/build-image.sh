@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Build the local test-host image from Debian's packages alone (no container registry here):
-# debootstrap a Debian 12 root with systemd, sshd and python3, adjust it for life in a
-# container, and `podman import` it. Called by `provision.py image` (provisioner/localhosts.py),
-# which passes the tag; CONTAINERS_CONF must point at hosts/containers.conf.
+# Build a local image from Debian's packages alone (no container registry here): debootstrap a
+# Debian root with systemd, sshd and python3, adjust it for life in a container, and
+# `podman import` it. Called by provisioner/localhosts.py (ensure_image), which passes the tag;
+# CONTAINERS_CONF must point at hosts/containers.conf. What differs between images is given in
+# the environment (localhosts.Image says what each image is made of):
+#   SUITE           Debian release (default bookworm: the test hosts)
+#   EXTRA_PACKAGES  comma-separated packages on top of the base set
+#   KIND            the image's io.provisioner.image label (default host)
 set -euo pipefail
 
 tag=${1:?usage: build-image.sh TAG}
 suite=${SUITE:-bookworm}
+kind=${KIND:-host}
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,iproute2,ca-certificates,locales,procps
+packages=$packages${EXTRA_PACKAGES:+,$EXTRA_PACKAGES}
 
 # Use the same Debian mirror this machine's apt uses.
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
@@ -58,5 +64,6 @@ tar -C "$root" -c . | podman import \
   --change 'STOPSIGNAL SIGRTMIN+3' \
   --change 'ENV container=podman' \
   --change 'LABEL io.provisioner.managed=true' \
+  --change "LABEL io.provisioner.image=$kind" \
   - "$tag" >/dev/null
 echo "built $tag" >&2

@@ -36,6 +36,7 @@ COMMANDS = {
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
     "image": "build the local host image from Debian's packages",
+    "executors": "start a local environment's execution nodes, or --setup real hosts as ones",
 }
 
 EPILOG = """\
@@ -51,7 +52,14 @@ examples:
   provision.py gate staging            health, verification and load test of staging
   provision.py rollback staging        every app host back to its previous release
   provision.py promote staging prod    apply prod with the bundle that passed staging
+  provision.py staging --executor ssh://root@198.18.2.250
+                                       run Ansible on an execution node (ansible-runner worker)
+  provision.py staging --executors ssh://root@198.18.2.250,ssh://root@198.18.2.249
+                                       split the hosts over two nodes, one result
   provision.py history --verify        check the run ledger's hash chain
+  provision.py executors staging       start and set up 2 local execution nodes for staging
+  provision.py executors --setup ssh://admin@runner1.example.com
+                                       make a real host an execution node
 
 exit codes: 0 success, 1 a host failed or was unreachable (or the environment is locked),
             2 bad input or usage, 3 drift found (drift), 4 refused by the approval or
@@ -96,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="print Ansible's output (repeat for more)",
     )
+    _add_executor_options(apply)
 
     inventory = sub.add_parser(
         "inventory", parents=[common], help=COMMANDS["inventory"], description=COMMANDS["inventory"]
@@ -124,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("env")
     drift.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
     drift.add_argument("-v", "--verbose", action="count", default=0)
+    _add_executor_options(drift)
 
     diff = sub.add_parser(
         "diff", parents=[common], help=COMMANDS["diff"], description=COMMANDS["diff"]
@@ -151,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("env")
     plan.add_argument("-v", "--verbose", action="count", default=0)
+    _add_executor_options(plan)
     approve = sub.add_parser(
         "approve", parents=[common], help=COMMANDS["approve"], description=COMMANDS["approve"]
     )
@@ -180,7 +191,50 @@ def build_parser() -> argparse.ArgumentParser:
         )
         cmd.add_argument("env")
     sub.add_parser("image", help=COMMANDS["image"], description=COMMANDS["image"])
+    _add_executors_command(sub, common)
     return parser
+
+
+def _add_executors_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    executors = sub.add_parser(
+        "executors",
+        parents=[common],
+        help=COMMANDS["executors"],
+        description=COMMANDS["executors"]
+        + ". Prints the nodes' ssh:// URLs; their host keys go to .state/executors/known_hosts.",
+    )
+    executors.add_argument("env", nargs="?", metavar="ENV", help="a local environment")
+    executors.add_argument(
+        "--count", type=int, metavar="N", help="how many local execution nodes (default 2)"
+    )
+    executors.add_argument(
+        "--setup",
+        nargs="+",
+        metavar="URL",
+        help="set up these hosts instead, each ssh://[user@]host[:port]",
+    )
+    executors.add_argument(
+        "--index",
+        action="store_true",
+        help="the nodes install from their own package index instead of this machine's wheels",
+    )
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """Where Ansible runs (default: the environment's `executor` in the source, else here)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--executor",
+        dest="executors",
+        metavar="URL",
+        help="run Ansible on this execution node (ssh://[user@]host[:port]); 'local': here",
+    )
+    where.add_argument(
+        "--executors",
+        dest="executors",
+        metavar="URL,URL,...",
+        help="split the hosts into one slice per execution node and run the slices in parallel",
+    )
 
 
 def _add_release_commands(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from provisioner import (
     approval,
+    execnodes,
     fingerprint,
     gate,
     hostkeys,
@@ -25,6 +26,7 @@ from provisioner import (
     paths,
     promotion,
     releases,
+    remote,
     secrets,
     strategy,
     verify,
@@ -57,6 +59,7 @@ from provisioner.recording import Recorded
 from provisioner.runner import RunRequest, RunResult, run_playbook
 
 PREFLIGHT_TASK = "Check the host's capacity"  # playbooks/site.yml
+LOCAL = "local"  # --executor local: run here even when the source names executors
 RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -135,21 +138,50 @@ def _run_site(
     records the outcome (run.finish), after whatever it does next."""
     if start_hosts and isinstance(ctx.env.provider, LocalProvider):
         localhosts.up(args.env, ctx.env, _say(console))
+    limit = getattr(args, "limit", None)
+    executors = _executors(args, ctx.env)
     request = RunRequest(
         env=args.env,
-        limit=getattr(args, "limit", None),
+        limit=limit,
         tags=getattr(args, "tags", None),
         check=check,
         verbosity=getattr(args, "verbose", 0),
         hosts=len(ctx.env.hosts),
         vault_args=tuple(ctx.vault.cmdline()),
+        executors=tuple(executors),
+        slices=_slices(ctx.env, len(executors), limit),
+        payload=remote.payload(args.env, ctx.env, ctx.vault) if executors else remote.Payload(),
     )
-    console.print(Text(f"• strategy {strategy.name()}, {request.hosts} hosts", style="dim"))
+    where = ", ".join(e.url for e in executors) if executors else "this machine"
+    console.print(
+        Text(f"• strategy {strategy.name()}, {request.hosts} hosts, on {where}", style="dim")
+    )
     with LiveProgress(console, args.env, len(ctx.env.hosts), verbose=request.verbosity > 0) as live:
         result = run_playbook(request, on_event=live.on_event, cancel=run.cancel_requested)
     console.print(summary_table(result))
     result.write_summary(paths.state_dir("runs", args.env) / "last-run.json")
     return result
+
+
+def _executors(args: argparse.Namespace, env: Environment) -> list[remote.Executor]:
+    """Where Ansible runs: --executor/--executors, else the source's `executor`, else here."""
+    given = getattr(args, "executors", None)
+    if given == LOCAL:
+        return []
+    if given:
+        return [remote.parse_executor(url) for url in given.split(",") if url.strip()]
+    return env.executors()
+
+
+def _slices(env: Environment, count: int, limit: str | None) -> tuple[tuple[str, ...], ...]:
+    """One slice of hosts per executor when there are several; none (every host) otherwise."""
+    if count < 2:  # noqa: PLR2004 - one node runs the whole environment
+        return ()
+    if limit:
+        raise InputError("--limit cannot be combined with several executors (they split by host)")
+    groups = {g for host in env.hosts.values() for g in host.groups}
+    parts = remote.slices({g: env.hosts_in(g) for g in groups}, count)
+    return tuple(tuple(part) for part in parts)
 
 
 def _ended(console: Console, env: str, run: Recorded, result: RunResult, verb: str) -> int:
@@ -615,6 +647,46 @@ def cmd_image(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_executors(args: argparse.Namespace, console: Console) -> int:
+    """Local execution nodes for ENV, or --setup of real hosts as execution nodes."""
+    say = _say(console)
+    if args.setup:
+        if args.env or args.count is not None:
+            raise InputError("executors: give a local ENV [--count N], or --setup URL..., not both")
+        nodes = [remote.parse_executor(url) for url in args.setup]
+        new = execnodes.record_host_keys(nodes, replace=False)
+        for line in execnodes.fingerprints(new):
+            console.print(line)
+        if new:
+            console.print(
+                f"recorded in {paths.display(execnodes.KNOWN_HOSTS)}: compare these fingerprints "
+                "with the servers'"
+            )
+    else:
+        if not args.env:
+            raise InputError("executors: name a local ENV, or --setup ssh://[user@]host[:port]")
+        env = load_source(args.source).environment(args.env)
+        if not isinstance(env.provider, LocalProvider):
+            raise InputError(
+                f"{args.env} runs on real servers: give execution nodes with --setup URL..."
+            )
+        nodes = execnodes.up(args.env, env, 2 if args.count is None else args.count, say)
+    request = execnodes.SetupRequest(
+        nodes, local=not args.setup, install_from="index" if args.index else "wheelhouse"
+    )
+    result = execnodes.setup(request, say)
+    console.print(summary_table(result))
+    for failure in result.failures:
+        console.print(f"[red]{failure.host}: {failure.task}: {failure.message}[/]")
+    if not result.succeeded:
+        console.print(f"[red]executors: {result.status}[/]; artifacts in {result.artifacts}")
+        return EXIT_FAILED
+    console.print(f"{result.changed} tasks changed; execution nodes:")
+    for node in nodes:
+        console.print(node.url)
+    return EXIT_OK
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "apply": cmd_apply,
     "inventory": cmd_inventory,
@@ -633,4 +705,5 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "up": cmd_up,
     "down": cmd_down,
     "image": cmd_image,
+    "executors": cmd_executors,
 }

@@ -13,6 +13,7 @@ root group_vars/ reaches every environment.
 
 from __future__ import annotations
 
+import configparser
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import parity, paths, sharedvars
+from provisioner import parity, paths, secrets, sharedvars
 from provisioner.model import Environment, LoadedSource, LocalProvider, SshProvider
 
 GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
@@ -114,6 +115,10 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
                 + f"/known_hosts/{env_name}"
             ),
         )
+    # The vault-encrypted secrets, loaded by the plays that need them (see secrets.py).
+    values[secrets.SECRETS_VAR] = "{{ inventory_dir | dirname | dirname }}/" + (
+        secrets.inventory_file(env_name, env)
+    )
     values["provisioner_deploy_keys"] = [DEPLOY_KEY]
     values.update(sorted(env.vars.get("all", {}).items()))
     return values
@@ -163,7 +168,20 @@ def check(generated: list[Generated]) -> list[str]:
                 problems.append(f"{paths.display(target)}: must be a link to {link}")
         for extra in sorted(_unexpected(gen)):
             problems.append(f"{paths.display(gen.directory / extra)}: not generated; remove it")
+        if gen.env not in vault_ids():
+            problems.append(
+                f"ansible.cfg: vault_identity_list has no `{gen.env}@scripts/"
+                "vault-password-client.py`: Ansible could not open its secrets"
+            )
     return problems
+
+
+def vault_ids() -> set[str]:
+    """The vault ids ansible.cfg asks the vault client for."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(paths.ANSIBLE_CFG)
+    listed = config.get("defaults", "vault_identity_list", fallback="")
+    return {entry.split("@", 1)[0].strip() for entry in listed.split(",") if "@" in entry}
 
 
 def _unexpected(gen: Generated) -> set[str]:

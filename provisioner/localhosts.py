@@ -27,6 +27,9 @@ LABEL = "io.provisioner.env"
 # Containers accept the SSH key of the checkout that made them (mounted from its .state/). Another
 # checkout on the same machine (CI's fresh clone) has its own key: it must recreate them.
 KEY_LABEL = "io.provisioner.key"
+# Local execution nodes (provisioner/execnodes.py) carry their own label, io.provisioner.executor=
+# <env>: `up` leaves them alone (they are not in the source), `down` removes them with the rest.
+EXECUTOR_LABEL = "io.provisioner.executor"
 IMAGE_REPO = "localhost/provisioner-host"
 LATEST = f"{IMAGE_REPO}:latest"
 BOOT_TIMEOUT = 90.0
@@ -54,35 +57,54 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def image_tag() -> str:
-    """The image is named after a hash of what builds it, so a change rebuilds it."""
+@dataclass(frozen=True)
+class Image:
+    """What hosts/build-image.sh makes an image of (given as SUITE, EXTRA_PACKAGES, KIND)."""
+
+    repo: str
+    kind: str  # the image's io.provisioner.image label
+    suite: str = "bookworm"
+    packages: tuple[str, ...] = ()  # on top of the script's base set
+
+    def build_env(self) -> dict[str, str]:
+        return {"SUITE": self.suite, "EXTRA_PACKAGES": ",".join(self.packages), "KIND": self.kind}
+
+
+# The environments' hosts: Debian 12, what the roles are written for.
+HOST_IMAGE = Image(repo=IMAGE_REPO, kind="host")
+
+
+def image_tag(image: Image = HOST_IMAGE) -> str:
+    """The image is named after a hash of what builds it (the script and its parameters), so a
+    change to either rebuilds it."""
     digest = hashlib.sha256((paths.HOSTS_DIR / "build-image.sh").read_bytes())
-    return f"{IMAGE_REPO}:{digest.hexdigest()[:12]}"
+    digest.update(json.dumps(image.build_env(), sort_keys=True).encode())
+    return f"{image.repo}:{digest.hexdigest()[:12]}"
 
 
-def ensure_image(say: Say = _quiet) -> str:
-    tag = image_tag()
+def ensure_image(say: Say = _quiet, image: Image = HOST_IMAGE) -> str:
+    tag = image_tag(image)
     # One build at a time: a second caller waits, then finds the image there.
     with open(paths.state_dir() / "image.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if podman("image", "exists", tag, check=False).returncode != 0:
-            _build_image(tag, say)
+            _build_image(tag, image, say)
         # molecule scenarios name the image by this stable tag
-        podman("tag", tag, LATEST)
+        podman("tag", tag, f"{image.repo}:latest")
     return tag
 
 
-def _build_image(tag: str, say: Say) -> None:
-    say(f"building local host image {tag} from Debian's packages (about a minute)")
+def _build_image(tag: str, image: Image, say: Say) -> None:
+    say(f"building local {image.kind} image {tag} from Debian {image.suite} (about a minute)")
     result = subprocess.run(
         ["bash", str(paths.HOSTS_DIR / "build-image.sh"), tag],
-        env=podman_env(),
+        env={**podman_env(), **image.build_env()},
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise HostError(f"building the host image failed:\n{result.stderr.strip()}")
+        raise HostError(f"building the {image.kind} image failed:\n{result.stderr.strip()}")
 
 
 def ensure_ssh_key() -> None:
@@ -131,8 +153,9 @@ class Container:
     key: str | None  # which SSH key it accepts (KEY_LABEL)
 
 
-def containers(env: str) -> dict[str, Container]:
-    out = podman("ps", "-aq", "--filter", f"label={LABEL}={env}").stdout.split()
+def containers(env: str, label: str = LABEL) -> dict[str, Container]:
+    """The environment's containers: its hosts, or (label=EXECUTOR_LABEL) its execution nodes."""
+    out = podman("ps", "-aq", "--filter", f"label={label}={env}").stdout.split()
     if not out:
         return {}
     found: dict[str, Container] = {}
@@ -150,7 +173,7 @@ def containers(env: str) -> dict[str, Container]:
     return found
 
 
-def _ensure_network(env_name: str, provider: LocalProvider, say: Say) -> None:
+def ensure_network(env_name: str, provider: LocalProvider, say: Say = _quiet) -> None:
     name = network_name(env_name)
     result = podman("network", "inspect", name, check=False)
     if result.returncode == 0:
@@ -177,7 +200,7 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
     tag = ensure_image(say)
     ensure_ssh_key()
     key = key_id()
-    _ensure_network(env_name, env.provider, say)
+    ensure_network(env_name, env.provider, say)
     existing = containers(env_name)
     for name in sorted(set(existing) - set(env.hosts)):
         say(f"removing {name}: no longer in the source")
@@ -216,10 +239,10 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
         elif not current.running:
             say(f"starting {host}")
             podman("start", host)
-    _wait_for_ssh({host: env.address_of(host) for host in env.hosts})
+    wait_for_ssh({host: env.address_of(host) for host in env.hosts})
 
 
-def _wait_for_ssh(addresses: dict[str, str]) -> None:
+def wait_for_ssh(addresses: dict[str, str]) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     pending = dict(addresses)
     while pending:
@@ -242,8 +265,9 @@ def _ssh_banner(address: str) -> bool:
 
 
 def down(env_name: str, say: Say = _quiet) -> None:
-    """Remove the environment's containers and network; fine when there are none."""
-    for name in sorted(containers(env_name)):
+    """Remove the environment's containers (hosts and execution nodes) and network; fine when
+    there are none."""
+    for name in sorted({**containers(env_name), **containers(env_name, EXECUTOR_LABEL)}):
         say(f"removing {name}")
         podman("rm", "-f", "-t", "5", name)
     if podman("network", "exists", network_name(env_name), check=False).returncode == 0:

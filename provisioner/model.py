@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -23,6 +24,7 @@ from pydantic import (
 
 from provisioner import yamlfile
 from provisioner.errors import InputError, Location
+from provisioner.executor import Executor, parse_executor
 
 # Names end up in container names, network names, vault ids and Ansible group names.
 EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
@@ -79,6 +81,20 @@ _DNS_NAME = re.compile(
 )
 
 
+def _executor_url(value: str) -> str:
+    try:
+        return parse_executor(value).url
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+ExecutorUrl = Annotated[str, AfterValidator(_executor_url)]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
 class Host(_Strict):
     groups: Annotated[list[GroupName], Field(min_length=1)]
     address: Annotated[str, AfterValidator(_address)] | None = None
@@ -119,6 +135,14 @@ class Environment(_Strict):
     hosts: Annotated[dict[HostName, Host], Field(min_length=1)]
     # Per-environment values, by group ("all" for every host): the few things that may differ.
     vars: dict[str, dict[VarName, Any]] = Field(default_factory=dict)
+    # Where Ansible runs: on this machine (unset), or on execution nodes over SSH, one URL
+    # (ssh://[user@]host[:port]) or several (the hosts are then split into slices, one a node).
+    executor: (
+        Annotated[list[ExecutorUrl], BeforeValidator(_one_or_many), Field(min_length=1)] | None
+    ) = None
+
+    def executors(self) -> list[Executor]:
+        return [parse_executor(url) for url in self.executor or []]
 
     def minimums(self, host: str) -> dict[str, int]:
         """The strictest minimum of each kind over the host's groups and "all"."""

@@ -61,8 +61,10 @@ class LiveProgress:
         if kind == "playbook_on_play_start":
             self.play = data.get("play", "")
         elif kind == "playbook_on_task_start":
+            # A sliced run (remote.py) starts each task once per slice: one count for all.
+            if data.get("task", "") != self.task:
+                self.done.clear()
             self.task = data.get("task", "")
-            self.done.clear()
         elif kind in DONE_EVENTS:
             host = data.get("host", "?")
             self.done.add(host)

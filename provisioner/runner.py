@@ -16,7 +16,7 @@ from typing import Any
 
 import ansible_runner
 
-from provisioner import paths, strategy
+from provisioner import paths, remote, strategy
 from provisioner.changes import Change, from_event
 from provisioner.errors import ProvisionerError
 
@@ -105,14 +105,31 @@ class RunRequest:
     hosts: int = 0  # how many hosts the run may touch: forks are sized to it (0: ansible.cfg's)
     vault_args: tuple[str, ...] = ()
     extravars: dict[str, Any] = field(default_factory=dict)  # never secrets: on the command line
+    # Remote execution (remote.py): the nodes, one slice of hosts each (none: one node, every
+    # host), and what the jobs carry.
+    inventory: dict[str, Any] | None = None  # instead of inventories/<env> (execution nodes)
+    executors: tuple[remote.Executor, ...] = ()
+    slices: tuple[tuple[str, ...], ...] = ()
+    payload: remote.Payload = field(default_factory=remote.Payload)
+
+    @property
+    def forks(self) -> int | None:
+        return min(self.hosts, MAX_FORKS) or None
 
     def cmdline(self) -> str:
-        parts = list(self.vault_args)
+        return shlex.join([*self.vault_args, *self._options()])
+
+    def remote_cmdline(self) -> str:
+        """A remote job carries its secrets where the inventory expects them: no override."""
+        return shlex.join(self._options())
+
+    def _options(self) -> list[str]:
+        parts: list[str] = []
         if self.tags:
             parts += ["--tags", self.tags]
         if self.check:
             parts += ["--check", "--diff"]
-        return shlex.join(parts)
+        return parts
 
 
 def ansible_env(strategy_wanted: str | None = None) -> dict[str, str]:
@@ -142,8 +159,10 @@ def run_playbook(
 
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
-        if event.get("event") == "playbook_on_stats":
-            stats.update(data)
+        if event.get("event") == "playbook_on_stats":  # one per slice when sliced: merged
+            for key, value in data.items():
+                if isinstance(value, dict):
+                    stats.setdefault(key, {}).update(value)
         if event.get("event") in FAILED_EVENTS and not data.get("ignore_errors"):
             result = data.get("res") or {}
             message = str(result.get("msg") or result.get("stderr") or "").strip()
@@ -156,17 +175,21 @@ def run_playbook(
         return request.verbosity > 0 or event.get("event") in KEPT_EVENTS
 
     try:
-        runner = _run(request, private, handle, cancel)
+        if request.executors:
+            status, rc, artifacts = remote.run(request, private, handle, cancel)
+        else:
+            runner = _run(request, private, handle, cancel)
+            status, rc, artifacts = runner.status, runner.rc, Path(runner.config.artifact_dir)
     except OSError as exc:  # the artifacts directory is full or unwritable
         raise ProvisionerError(
             f"cannot write run artifacts in {paths.display(private)}: {exc.strerror}"
         ) from None
     return RunResult(
         env=request.env,
-        status=runner.status,
-        rc=runner.rc,
-        hosts=_host_stats(stats),
-        artifacts=Path(runner.config.artifact_dir),
+        status=status,
+        rc=rc,
+        hosts=host_stats(stats),
+        artifacts=artifacts,
         seconds=time.monotonic() - started,
         changes=changes,
         failures=failures,
@@ -183,22 +206,22 @@ def _run(
         private_data_dir=str(private),
         project_dir=str(paths.REPO),
         playbook=str(request.playbook),
-        inventory=str(paths.INVENTORIES / request.env),
+        inventory=request.inventory or str(paths.INVENTORIES / request.env),
         envvars=ansible_env(),
         cmdline=request.cmdline() or None,
         limit=request.limit,
-        forks=min(request.hosts, MAX_FORKS) or None,
+        forks=request.forks,
         extravars=request.extravars or None,
         verbosity=request.verbosity or None,
         quiet=True,
         event_handler=handle,
         cancel_callback=cancel,
         suppress_env_files=True,  # env files would hold the command line and passwords
-        rotate_artifacts=20,
+        rotate_artifacts=remote.ARTIFACTS_KEPT,
     )
 
 
-def _host_stats(stats: dict[str, Any]) -> dict[str, HostStats]:
+def host_stats(stats: dict[str, Any]) -> dict[str, HostStats]:
     hosts: dict[str, HostStats] = {}
     for key, name in STAT_FIELDS.items():
         for host, count in (stats.get(key) or {}).items():

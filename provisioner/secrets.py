@@ -7,6 +7,11 @@ $PROVISION_SECRETS_FILE_<ENV> names another file instead of secrets/<env>.yml.
 The vault password comes from $PROVISION_VAULT_PASSWORD_FILE_<ENV> (upper case), else from
 .state/vault/<env>.password (made for local environments). Each environment has its own
 password, so staging's cannot open prod's file.
+
+How Ansible finds them without provision.py (AWX, plain ansible-playbook): the generated
+inventory names the secrets file (`provisioner_secrets_file`), the plays that need secrets load
+it (`vars_files`), and ansible.cfg asks scripts/vault-password-client.py for each environment's
+password. provision.py adds nothing but an override of the file's path.
 """
 
 from __future__ import annotations
@@ -28,15 +33,33 @@ REQUIRED = ("vault_csapp_db_password",)
 MIN_SECRET = 6  # shorter values would be masked all over unrelated text
 
 
+SECRETS_VAR = "provisioner_secrets_file"  # set by the generated inventory, read by the plays
+
+
+def inventory_file(env_name: str, env: Environment) -> str:
+    """Where the generated inventory says the secrets are, relative to the repo."""
+    if isinstance(env.provider, LocalProvider):
+        return f".state/secrets/{env_name}.yml"
+    return f"secrets/{env_name}.yml"
+
+
 @dataclass(frozen=True)
 class Vault:
     env: str
     file: Path
     password_file: Path
+    inventory_file: str  # where the inventory expects `file`, relative to the repo
 
     def cmdline(self) -> list[str]:
-        """Arguments for ansible-playbook: the vault id and the secrets as extra vars."""
-        return ["--vault-id", f"{self.env}@{self.password_file}", "-e", f"@{self.file}"]
+        """Arguments for ansible-playbook: none, unless the secrets are not where the inventory
+        says (the vault password comes from ansible.cfg's vault client either way)."""
+        if self.file == paths.REPO / self.inventory_file:
+            return []
+        return ["-e", f"{SECRETS_VAR}={self.file}"]
+
+    def vault_id_args(self) -> list[str]:
+        """The vault id spelled out, for Ansible run without the repo's ansible.cfg."""
+        return ["--vault-id", f"{self.env}@{self.password_file}", *self.cmdline()]
 
 
 def password_file(env_name: str) -> Path:
@@ -47,6 +70,7 @@ def password_file(env_name: str) -> Path:
 def vault_for(env_name: str, env: Environment) -> Vault:
     # CI systems often mount secrets elsewhere: $PROVISION_SECRETS_FILE_<ENV> names the file.
     override = os.environ.get(f"PROVISION_SECRETS_FILE_{env_name.upper()}")
+    expected = inventory_file(env_name, env)
     committed = Path(override) if override else paths.REPO / "secrets" / f"{env_name}.yml"
     password = password_file(env_name)
     if committed.exists():
@@ -55,17 +79,17 @@ def vault_for(env_name: str, env: Environment) -> Vault:
                 f"no vault password for {env_name}: put it in {password} or name a file in "
                 f"PROVISION_VAULT_PASSWORD_FILE_{env_name.upper()}"
             )
-        return Vault(env_name, committed, password)
+        return Vault(env_name, committed.resolve(), password, expected)
     if not isinstance(env.provider, LocalProvider):
         raise InputError(
             f"environment {env_name!r} has no secrets: create secrets/{env_name}.yml with "
             f"`ansible-vault create --vault-id {env_name}@PASSWORD_FILE secrets/{env_name}.yml` "
             f"holding {', '.join(REQUIRED)}"
         )
-    return _local_vault(env_name, password)
+    return _local_vault(env_name, password, expected)
 
 
-def _local_vault(env_name: str, password: Path) -> Vault:
+def _local_vault(env_name: str, password: Path, expected: str) -> Vault:
     file = paths.state_dir("secrets") / f"{env_name}.yml"
     if not password.exists():
         paths.state_dir("vault")
@@ -74,7 +98,7 @@ def _local_vault(env_name: str, password: Path) -> Vault:
     if not file.exists():
         values = {name: secrets.token_urlsafe(24) for name in REQUIRED}
         encrypt(env_name, password, yaml.safe_dump(values), file)
-    return Vault(env_name, file, password)
+    return Vault(env_name, file, password, expected)
 
 
 def encrypt(env_name: str, password: Path, plaintext: str, target: Path) -> None:

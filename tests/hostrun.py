@@ -41,11 +41,12 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def start_apply(env: str, ledger: str) -> subprocess.Popen[str]:
-    """`provision.py ENV` in the background; returns once the run holds the environment's lock
-    (so it really runs) and a few seconds more (so the playbook is under way)."""
+def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
+    """`provision.py ENV [EXTRA...]` in the background; returns once the run holds the
+    environment's lock (so it really runs) and a few seconds more (so the playbook is under
+    way)."""
     run = subprocess.Popen(
-        [sys.executable, str(paths.REPO / "provision.py"), env],
+        [sys.executable, str(paths.REPO / "provision.py"), env, *extra],
         cwd=paths.REPO,
         env={**os.environ, "PROVISION_LEDGER_URL": ledger},
         stdout=subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.runner import HostStats, _host_stats
+from provisioner.runner import HostStats, host_stats
 
 
 def test_ansible_stats_become_per_host_counts() -> None:
@@ -14,7 +14,7 @@ def test_ansible_stats_become_per_host_counts() -> None:
         "skipped": {"a": 1},
         "ignored": {"d": 1},
     }
-    hosts = _host_stats(stats)
+    hosts = host_stats(stats)
     assert list(hosts) == ["a", "b", "c", "d"]
     assert hosts["a"] == HostStats(ok=5, changed=2, skipped=1)
     assert hosts["b"] == HostStats(ok=3, failed=1)

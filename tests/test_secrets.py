@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,35 +31,63 @@ def test_each_environment_has_its_own_vault_id_and_password(
     assert staging.file.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;staging\n")
 
 
+def _view(file: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """ansible-vault as plain Ansible runs it from the repo: the password comes from ansible.cfg's
+    vault client (scripts/vault-password-client.py), nothing on the command line."""
+    return subprocess.run(
+        ["ansible-vault", "view", str(file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=paths.REPO,
+        env={
+            **os.environ,
+            "PATH": f"{paths.REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+            "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
+            **environ,
+        },
+    )
+
+
 def test_one_environments_password_cannot_open_anothers_secrets(
     vaults: dict[str, secrets.Vault],
 ) -> None:
     qa, staging = vaults["qa"], vaults["staging"]
-    own = subprocess.run(
-        [
-            "ansible-vault",
-            "view",
-            "--vault-id",
-            f"staging@{staging.password_file}",
-            str(staging.file),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PATH": f"{paths.REPO / '.venv' / 'bin'}:{os.environ['PATH']}"},
-    )
+    own = _view(staging.file)
     assert own.returncode == 0, own.stderr
     assert "vault_csapp_db_password" in own.stdout
-    crossed = subprocess.run(
-        ["ansible-vault", "view", "--vault-id", f"staging@{qa.password_file}", str(staging.file)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PATH": f"{paths.REPO / '.venv' / 'bin'}:{os.environ['PATH']}"},
-    )
+    # staging's vault id given qa's password (as $PROVISION_VAULT_PASSWORD_FILE_STAGING would):
+    # no other listed id may open it either.
+    crossed = _view(staging.file, PROVISION_VAULT_PASSWORD_FILE_STAGING=str(qa.password_file))
     assert crossed.returncode != 0
     assert "Decryption failed" in crossed.stderr
     assert "vault_csapp_db_password" not in crossed.stdout
+
+
+def test_the_vault_client_names_a_missing_password_without_failing_the_run(
+    tmp_path: Path,
+) -> None:
+    client = paths.REPO / "scripts" / "vault-password-client.py"
+    missing = tmp_path / "nothing-here"
+    said = subprocess.run(
+        [sys.executable, str(client), "--vault-id", "prod"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PROVISION_VAULT_PASSWORD_FILE_PROD": str(missing)},
+    )
+    assert said.returncode == 0
+    assert f"no password for prod in {missing}" in said.stderr
+    assert said.stdout.startswith("unavailable-")
+    (tmp_path / "pw").write_text("the-password\n")
+    said = subprocess.run(
+        [sys.executable, str(client), "--vault-id", "prod"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PROVISION_VAULT_PASSWORD_FILE_PROD": str(tmp_path / "pw")},
+    )
+    assert said.stdout == "the-password\n"
 
 
 def test_secret_files_and_state_are_private(vaults: dict[str, secrets.Vault]) -> None:

@@ -1,0 +1,131 @@
+"""Remote execution, the pure parts: executor URLs, slicing, what a job carries and is told.
+The real thing (a job through ansible-runner worker on execution-node containers) is in
+tests/test_remote_execution.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioner import paths, remote, secrets
+from provisioner.errors import InputError
+from provisioner.executor import Executor, parse_executor
+from provisioner.model import load_source
+from provisioner.runner import RunRequest
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ssh://node", Executor("node")),
+        ("ssh://root@198.18.2.250", Executor("198.18.2.250", "root")),
+        ("ssh://deploy@exec-1.example.org:2222", Executor("exec-1.example.org", "deploy", 2222)),
+        ("ssh://root@[2001:db8::1]", Executor("[2001:db8::1]", "root")),
+    ],
+)
+def test_executor_urls(text: str, expected: Executor) -> None:
+    assert parse_executor(text) == expected
+    assert parse_executor(expected.url) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["node", "http://node", "ssh://", "ssh://a@b@c", "ssh://node:0", "ssh://node:70000"]
+)
+def test_bad_executor_urls_are_refused(text: str) -> None:
+    with pytest.raises(InputError, match="expected ssh://"):
+        parse_executor(text)
+
+
+STAGING = {"app": ["s-app-1", "s-app-2"], "db": ["s-db-1"], "web": ["s-web-1"]}
+
+
+def test_one_slice_is_every_host() -> None:
+    assert remote.slices(STAGING, 1) == [["s-app-1", "s-app-2", "s-db-1", "s-web-1"]]
+
+
+def test_the_first_slice_holds_every_groups_first_host() -> None:
+    parts = remote.slices(STAGING, 2)
+    assert parts == [["s-app-1", "s-db-1", "s-web-1"], ["s-app-2"]]
+
+
+def test_slices_cover_every_host_once_and_stay_balanced() -> None:
+    groups = {
+        "app": [f"app-{i}" for i in range(12)],
+        "db": ["db-0", "db-1"],
+        "web": [f"web-{i}" for i in range(6)],
+    }
+    for count in (2, 3, 5):
+        parts = remote.slices(groups, count)
+        every = [host for part in parts for host in part]
+        assert sorted(every) == sorted(h for hosts in groups.values() for h in hosts)
+        assert len(every) == len(set(every))
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+        assert {"app-0", "db-0", "web-0"} <= set(parts[0])
+
+
+def test_more_slices_than_hosts_leaves_some_empty() -> None:
+    assert remote.slices({"app": ["a"]}, 3) == [["a"], [], []]
+
+
+def test_the_source_may_name_executors(tmp_path: Path) -> None:
+    text = paths.DEFAULT_SOURCE.read_text().replace(
+        "  qa:\n    description: integration tests on every change\n",
+        "  qa:\n    description: integration tests on every change\n"
+        "    executor: ssh://root@198.18.1.250\n",
+    )
+    source = tmp_path / "environments.yml"
+    source.write_text(text)
+    loaded = load_source(source)
+    assert loaded.environment("qa").executors() == [Executor("198.18.1.250", "root")]
+    assert loaded.environment("staging").executors() == []
+
+
+def test_a_bad_executor_in_the_source_names_file_line_and_key(tmp_path: Path) -> None:
+    text = paths.DEFAULT_SOURCE.read_text().replace(
+        "  qa:\n    description: integration tests on every change\n",
+        "  qa:\n    description: integration tests on every change\n"
+        "    executor: [ssh://root@198.18.1.250, 'ftp://node']\n",
+    )
+    source = tmp_path / "environments.yml"
+    source.write_text(text)
+    line = text.splitlines().index("    executor: [ssh://root@198.18.1.250, 'ftp://node']") + 1
+    with pytest.raises(InputError) as caught:
+        load_source(source)
+    assert f"environments.yml:{line}: environments.qa.executor[1]" in str(caught.value)
+    assert "expected ssh://[user@]host[:port]" in str(caught.value)
+
+
+def test_a_job_carries_the_key_and_the_vault_where_the_inventory_looks() -> None:
+    loaded = load_source(paths.DEFAULT_SOURCE)
+    env = loaded.environment("qa")
+    vault = secrets.vault_for("qa", env)
+    carried = {relative: source for source, relative in remote.payload("qa", env, vault).files}
+    assert carried[".state/secrets/qa.yml"] == vault.file
+    assert carried[".state/vault/qa.password"] == vault.password_file
+    assert carried[".state/ssh/id_ed25519"] == paths.SSH_KEY
+
+
+def test_slices_after_the_first_skip_run_once_work(tmp_path: Path) -> None:
+    request = RunRequest(
+        env="staging",
+        check=True,
+        hosts=4,
+        vault_args=("-e", "provisioner_secrets_file=/elsewhere.yml"),
+    )
+    first = remote.job_kwargs(request, 0, ("s-app-1", "s-db-1"), tmp_path, "/run/x/1")
+    other = remote.job_kwargs(request, 1, ("s-app-2",), tmp_path, "/run/x/2")
+    assert first["limit"] == "s-app-1,s-db-1"
+    assert "provisioner_run_once_here" not in (first["extravars"] or {})
+    assert other["extravars"]["provisioner_run_once_here"] is False
+    # the secrets travel to where the inventory looks: no override of their path remotely
+    assert first["cmdline"] == "--check --diff"
+    assert first["envvars"]["ANSIBLE_CONFIG"] == "/run/x/1/project/ansible.cfg"
+
+
+def test_ssh_to_nodes_checks_host_keys_and_never_prompts() -> None:
+    argv = remote.ssh_command(Executor("198.18.2.250", "root", 2222), "true")
+    assert argv[-2:] == ["root@198.18.2.250", "true"]
+    assert "BatchMode=yes" in argv
+    assert "StrictHostKeyChecking=yes" in argv
+    assert argv[argv.index("-p") + 1] == "2222"
