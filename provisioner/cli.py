@@ -35,7 +35,7 @@ COMMANDS = {
     "trust": "record the SSH host keys of a real environment's servers in known_hosts/<env>",
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
-    "image": "build the local host image from Debian's packages",
+    "image": "build the local images (hosts, execution nodes) from Debian's packages",
     "executors": "start a local environment's execution nodes, or --setup real hosts as ones",
 }
 

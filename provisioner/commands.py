@@ -643,7 +643,9 @@ def cmd_down(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_image(args: argparse.Namespace, console: Console) -> int:
+    """Both local images: the hosts' (Debian 12) and the execution nodes' (Debian 13)."""
     console.print(localhosts.ensure_image(_say(console)))
+    console.print(localhosts.ensure_image(_say(console), execnodes.EXEC_IMAGE))
     return EXIT_OK
 
 

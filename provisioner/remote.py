@@ -24,14 +24,14 @@ import ansible_runner
 import yaml
 from ansible_runner.utils import cleanup_artifact_dir
 
-from provisioner import paths, strategy
+from provisioner import hostkeys, paths, strategy
 from provisioner.errors import HostError, InputError
 from provisioner.executor import Executor, parse_executor
 from provisioner.model import Environment, LocalProvider, SshProvider
+from provisioner.secrets import Vault, default_password_file
 
 if TYPE_CHECKING:  # runner.py imports this module
     from provisioner.runner import RunRequest
-    from provisioner.secrets import Vault
 
 __all__ = ["Executor", "parse_executor", "run", "slices"]  # Executor lives in executor.py
 
@@ -104,8 +104,10 @@ def payload(env_name: str, env: Environment, vault: Vault) -> Payload:
     """The SSH key, the host keys and the secrets of one environment, for a remote job. They
     travel in the job's stream only; on the node they live in the job's tmpfs directory, which
     the worker deletes when the job ends."""
+    # Where the vault client looks when no $PROVISION_VAULT_PASSWORD_FILE_<ENV> says otherwise.
+    password_at = default_password_file(env_name).relative_to(paths.REPO).as_posix()
     files: list[tuple[Path, str]] = [
-        (vault.password_file, f".state/vault/{env_name}.password"),  # read by the vault client
+        (vault.password_file, password_at),
         (vault.file, vault.inventory_file),
     ]
     extravars: dict[str, str] = {}
@@ -115,11 +117,11 @@ def payload(env_name: str, env: Environment, vault: Vault) -> Payload:
     elif isinstance(env.provider, SshProvider):
         key = Path(env.provider.key).expanduser()
         carried = f".state/ssh/{env_name}-key"
-        files += [(key, carried), (key.with_suffix(".pub"), carried + ".pub")]
+        files += [(key, carried), (Path(f"{key}.pub"), carried + ".pub")]
         # The inventory names the key by its path on this machine.
         extravars["ansible_ssh_private_key_file"] = "{{ playbook_dir | dirname }}/" + carried
-        known = paths.REPO / "known_hosts" / env_name
-        files.append((known, f"known_hosts/{env_name}"))
+        known = hostkeys.known_hosts(env_name)
+        files.append((known, known.relative_to(paths.REPO).as_posix()))
     return Payload(tuple(files), extravars)
 
 

@@ -62,9 +62,15 @@ class Vault:
         return ["--vault-id", f"{self.env}@{self.password_file}", *self.cmdline()]
 
 
+def default_password_file(env_name: str) -> Path:
+    """Where the password is when no variable names it (scripts/vault-password-client.py looks
+    there too)."""
+    return paths.STATE / "vault" / f"{env_name}.password"
+
+
 def password_file(env_name: str) -> Path:
     override = os.environ.get(f"PROVISION_VAULT_PASSWORD_FILE_{env_name.upper()}")
-    return Path(override) if override else paths.STATE / "vault" / f"{env_name}.password"
+    return Path(override) if override else default_password_file(env_name)
 
 
 def vault_for(env_name: str, env: Environment) -> Vault:

@@ -257,3 +257,24 @@ def test_failure_rendering_a_later_environment_writes_nothing(
     assert result.code == EXIT_INPUT
     assert "cannot render qa" in result.err
     assert list(empty_inventories.iterdir()) == []  # prod rendered fine, but was not written
+
+
+def test_check_names_an_environment_ansible_cfg_has_no_vault_id_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain ansible-playbook (and AWX) open an environment's secrets through ansible.cfg's
+    vault_identity_list: an environment missing there is reported by `inventory --check`."""
+    shipped = load_source(paths.DEFAULT_SOURCE)
+    generated = inventory.render_all(shipped)
+    assert inventory.vault_ids() >= set(shipped.source.environments)
+    assert inventory.check(generated) == []
+    config = tmp_path / "ansible.cfg"
+    config.write_text(
+        paths.ANSIBLE_CFG.read_text().replace(", staging@scripts/vault-password-client.py", "")
+    )
+    monkeypatch.setattr(paths, "ANSIBLE_CFG", config)
+    problems = inventory.check(generated)
+    assert problems == [
+        "ansible.cfg: vault_identity_list has no `staging@scripts/vault-password-client.py`: "
+        "Ansible could not open its secrets"
+    ]

@@ -68,28 +68,26 @@ def test_more_slices_than_hosts_leaves_some_empty() -> None:
     assert remote.slices({"app": ["a"]}, 3) == [["a"], [], []]
 
 
-def test_the_source_may_name_executors(tmp_path: Path) -> None:
-    text = paths.DEFAULT_SOURCE.read_text().replace(
-        "  qa:\n    description: integration tests on every change\n",
-        "  qa:\n    description: integration tests on every change\n"
-        "    executor: ssh://root@198.18.1.250\n",
-    )
+QA_HEADER = "  qa:\n    description: integration tests on every change\n"
+
+
+def source_with_qa(tmp_path: Path, line: str) -> tuple[Path, int]:
+    """The shipped source with `line` added to qa; returns the file and the line's number."""
+    text = paths.DEFAULT_SOURCE.read_text().replace(QA_HEADER, QA_HEADER + line + "\n")
     source = tmp_path / "environments.yml"
     source.write_text(text)
+    return source, text.splitlines().index(line) + 1
+
+
+def test_the_source_may_name_executors(tmp_path: Path) -> None:
+    source, _ = source_with_qa(tmp_path, "    executor: ssh://root@198.18.1.250")
     loaded = load_source(source)
     assert loaded.environment("qa").executors() == [Executor("198.18.1.250", "root")]
     assert loaded.environment("staging").executors() == []
 
 
 def test_a_bad_executor_in_the_source_names_file_line_and_key(tmp_path: Path) -> None:
-    text = paths.DEFAULT_SOURCE.read_text().replace(
-        "  qa:\n    description: integration tests on every change\n",
-        "  qa:\n    description: integration tests on every change\n"
-        "    executor: [ssh://root@198.18.1.250, 'ftp://node']\n",
-    )
-    source = tmp_path / "environments.yml"
-    source.write_text(text)
-    line = text.splitlines().index("    executor: [ssh://root@198.18.1.250, 'ftp://node']") + 1
+    source, line = source_with_qa(tmp_path, "    executor: [ssh://root@198.18.1.250, 'ftp://node']")
     with pytest.raises(InputError) as caught:
         load_source(source)
     assert f"environments.yml:{line}: environments.qa.executor[1]" in str(caught.value)

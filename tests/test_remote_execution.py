@@ -68,6 +68,10 @@ def nodes(ledger: str) -> list[str]:
     assert made.returncode == 0, made.stdout + made.stderr
     urls = re.findall(r"ssh://\S+", made.stdout)
     assert len(urls) == 2, made.stdout
+    again = provision("executors", ENV, "--count", "2")  # the execution_node role is idempotent
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 tasks changed" in again.stdout
+    assert re.findall(r"ssh://\S+", again.stdout) == urls
     return urls
 
 
@@ -112,6 +116,7 @@ def test_the_job_leaves_no_secret_on_the_node_or_in_the_artifacts(nodes: list[st
         text = path.read_text(errors="replace")
         assert not any(value in text for value in values), path
     assert node.host in newest.joinpath("slice-0", "command").read_text()  # ran over there
+    assert not list((paths.RUNS / ENV).glob("job-*"))  # the packed job is gone here too
 
 
 def test_a_run_sliced_over_two_nodes_converges_every_host_as_one_run(

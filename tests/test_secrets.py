@@ -125,3 +125,19 @@ def test_an_unreachable_ledger_stops_an_apply_before_any_host_starts(
     err = capsys.readouterr().err
     assert "127.0.0.1:1" in err
     assert "pw-SENTINEL" not in err
+
+
+def test_the_vault_client_reads_where_the_tool_keeps_the_password(
+    vaults: dict[str, secrets.Vault],
+) -> None:
+    client = paths.REPO / "scripts" / "vault-password-client.py"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_VAULT")}
+    said = subprocess.run(
+        [sys.executable, str(client), "--vault-id", "qa"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environ,
+    )
+    assert vaults["qa"].password_file == secrets.default_password_file("qa")
+    assert said.stdout.strip() == secrets.default_password_file("qa").read_text().strip()
