@@ -98,6 +98,7 @@ class Payload:
 
     files: tuple[tuple[Path, str], ...] = ()
     extravars: dict[str, str] = field(default_factory=dict)
+    password_file: str = ""  # the vault password among `files` (relative to the project)
 
 
 def payload(env_name: str, env: Environment, vault: Vault) -> Payload:
@@ -121,8 +122,13 @@ def payload(env_name: str, env: Environment, vault: Vault) -> Payload:
         # The inventory names the key by its path on this machine.
         extravars["ansible_ssh_private_key_file"] = "{{ playbook_dir | dirname }}/" + carried
         known = hostkeys.known_hosts(env_name)
-        files.append((known, known.relative_to(paths.REPO).as_posix()))
-    return Payload(tuple(files), extravars)
+        files.append((known, known.relative_to(hostkeys.KNOWN_HOSTS.parent).as_posix()))
+    missing = [source for source, _ in files if not source.is_file()]
+    if missing:
+        raise InputError(
+            f"a remote job of {env_name} needs {', '.join(map(str, missing))}: not found"
+        )
+    return Payload(tuple(files), extravars, password_at)
 
 
 def _pack(request: RunRequest, job: Path) -> None:
@@ -143,10 +149,7 @@ def _pack(request: RunRequest, job: Path) -> None:
     for source, relative in request.payload.files:
         target = project / relative
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            shutil.copyfile(source, target)
-        except OSError as exc:
-            raise InputError(f"cannot read {source} for the remote job: {exc.strerror}") from None
+        shutil.copyfile(source, target)  # payload() checked that they exist
         target.chmod(0o600)
 
 
@@ -173,7 +176,8 @@ def ssh_command(executor: Executor, remote: str) -> list[str]:
         "-o", "StrictHostKeyChecking=yes",
         "-o", f"UserKnownHostsFile={paths.EXECUTOR_KNOWN_HOSTS} ~/.ssh/known_hosts",
         "-o", "ServerAliveInterval=15",
-        "-i", str(paths.SSH_KEY),
+        # The local hosts' key, which local nodes accept; real nodes: the agent or ssh's config.
+        *(["-i", str(paths.SSH_KEY)] if paths.SSH_KEY.exists() else []),
         "-p", str(executor.port),
         executor.destination,
         remote,
@@ -234,7 +238,8 @@ def _why(outcome: SliceOutcome) -> str:
 
 
 def _node_env(node_dir: str) -> dict[str, str]:
-    """What runner.ansible_env() is for a local run, with the node's paths."""
+    """What runner.ansible_env() is for a local run (host keys checked, the strategy), with the
+    node's paths."""
     env = {
         "ANSIBLE_CONFIG": f"{node_dir}/project/ansible.cfg",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
@@ -244,6 +249,14 @@ def _node_env(node_dir: str) -> dict[str, str]:
         env["ANSIBLE_STRATEGY_PLUGINS"] = node_paths()["strategy_plugins"]
         env["ANSIBLE_STRATEGY"] = chosen["ANSIBLE_STRATEGY"]
     return env
+
+
+def _vault_id(request: RunRequest, node_dir: str) -> list[str]:
+    """The vault id with the password file's path on the node (the job carries the file)."""
+    if not request.payload.password_file:
+        return []
+    carried = f"{node_dir}/project/{request.payload.password_file}"
+    return ["--vault-id", f"{request.env}@{carried}"]
 
 
 def job_kwargs(
@@ -256,7 +269,7 @@ def job_kwargs(
         "playbook": request.playbook.relative_to(paths.REPO).as_posix(),
         "inventory": str(job / "project" / "inventories" / request.env),
         "envvars": _node_env(node_dir),
-        "cmdline": request.remote_cmdline() or None,
+        "cmdline": request.remote_cmdline(_vault_id(request, node_dir)) or None,
         "limit": ",".join(hosts) if hosts else request.limit,
         "forks": request.forks,
         "extravars": extravars or None,
@@ -295,8 +308,8 @@ def _run_slice(shared: _Shared, index: int, hosts: tuple[str, ...], outcome: Sli
     try:
         try:
             _pack(request, job)
-        except InputError as exc:
-            outcome.status, outcome.explanation = "error", str(exc)
+        except OSError as exc:  # a file vanished since payload() looked, or the disk is full
+            outcome.status, outcome.explanation = "error", f"packing the job: {exc}"
             return
         ssh = subprocess.Popen(
             ssh_command(outcome.executor, worker),

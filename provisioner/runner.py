@@ -119,9 +119,10 @@ class RunRequest:
     def cmdline(self) -> str:
         return shlex.join([*self.vault_args, *self._options()])
 
-    def remote_cmdline(self) -> str:
-        """A remote job carries its secrets where the inventory expects them: no override."""
-        return shlex.join(self._options())
+    def remote_cmdline(self, vault_args: list[str]) -> str:
+        """A remote job's: vault arguments with the node's paths instead of vault_args (the job
+        carries its secrets where the inventory expects them: no override of their path)."""
+        return shlex.join([*vault_args, *self._options()])
 
     def _options(self) -> list[str]:
         parts: list[str] = []

@@ -11,7 +11,7 @@ password, so staging's cannot open prod's file.
 How Ansible finds them without provision.py (AWX, plain ansible-playbook): the generated
 inventory names the secrets file (`provisioner_secrets_file`), the plays that need secrets load
 it (`vars_files`), and ansible.cfg asks scripts/vault-password-client.py for each environment's
-password. provision.py adds nothing but an override of the file's path.
+password. provision.py names the vault id and password file itself (Vault.cmdline).
 """
 
 from __future__ import annotations
@@ -51,15 +51,13 @@ class Vault:
     inventory_file: str  # where the inventory expects `file`, relative to the repo
 
     def cmdline(self) -> list[str]:
-        """Arguments for ansible-playbook: none, unless the secrets are not where the inventory
-        says (the vault password comes from ansible.cfg's vault client either way)."""
+        """Arguments for ansible-playbook: the vault id and its password file, spelled out so
+        that any environment opens (ansible.cfg lists only the shipped ones), and the secrets'
+        path when it is not where the inventory says."""
+        vault_id = ["--vault-id", f"{self.env}@{self.password_file}"]
         if self.file == paths.REPO / self.inventory_file:
-            return []
-        return ["-e", f"{SECRETS_VAR}={self.file}"]
-
-    def vault_id_args(self) -> list[str]:
-        """The vault id spelled out, for Ansible run without the repo's ansible.cfg."""
-        return ["--vault-id", f"{self.env}@{self.password_file}", *self.cmdline()]
+            return vault_id
+        return [*vault_id, "-e", f"{SECRETS_VAR}={self.file}"]
 
 
 def default_password_file(env_name: str) -> Path:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURE_SOURCE
 
-from provisioner import paths, remote, secrets
+from provisioner import hostkeys, paths, remote, secrets
 from provisioner.errors import InputError
 from provisioner.executor import Executor, parse_executor
 from provisioner.model import load_source
@@ -118,6 +119,11 @@ def test_slices_after_the_first_skip_run_once_work(tmp_path: Path) -> None:
     assert other["extravars"]["provisioner_run_once_here"] is False
     # the secrets travel to where the inventory looks: no override of their path remotely
     assert first["cmdline"] == "--check --diff"
+    carried_at = ".state/vault/staging.password"  # a path, not a password
+    carrying = RunRequest(env="staging", payload=remote.Payload(password_file=carried_at))
+    assert remote.job_kwargs(carrying, 0, (), tmp_path, "/run/x/1")["cmdline"] == (
+        "--vault-id staging@/run/x/1/project/.state/vault/staging.password"
+    )
     assert first["envvars"]["ANSIBLE_CONFIG"] == "/run/x/1/project/ansible.cfg"
 
 
@@ -127,3 +133,28 @@ def test_ssh_to_nodes_checks_host_keys_and_never_prompts() -> None:
     assert "BatchMode=yes" in argv
     assert "StrictHostKeyChecking=yes" in argv
     assert argv[argv.index("-p") + 1] == "2222"
+
+
+def test_a_job_for_real_servers_carries_their_key_and_host_keys_or_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = load_source(FIXTURE_SOURCE).environment("prod")  # ssh provider, key ~/.ssh/prod_ed25519
+    password, secrets_file = tmp_path / "pw", tmp_path / "prod.yml"
+    password.write_text("pw\n")
+    secrets_file.write_text("$ANSIBLE_VAULT;1.2;AES256;prod\n")
+    vault = secrets.Vault("prod", secrets_file, password, "secrets/prod.yml")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(InputError, match=r"a remote job of prod needs .*prod_ed25519.*not found"):
+        remote.payload("prod", env, vault)
+    (tmp_path / ".ssh").mkdir()
+    for name in ("prod_ed25519", "prod_ed25519.pub"):
+        (tmp_path / ".ssh" / name).write_text(name)
+    known = tmp_path / "known_hosts"
+    known.mkdir()
+    (known / "prod").write_text("203.0.113.10 ssh-ed25519 AAAA\n")
+    monkeypatch.setattr(hostkeys, "KNOWN_HOSTS", known)
+    carried = {relative: source for source, relative in remote.payload("prod", env, vault).files}
+    assert carried[".state/ssh/prod-key"] == tmp_path / ".ssh" / "prod_ed25519"
+    assert carried[".state/ssh/prod-key.pub"] == tmp_path / ".ssh" / "prod_ed25519.pub"
+    assert carried["known_hosts/prod"] == known / "prod"
+    assert carried["secrets/prod.yml"] == secrets_file

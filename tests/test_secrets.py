@@ -141,3 +141,11 @@ def test_the_vault_client_reads_where_the_tool_keeps_the_password(
     )
     assert vaults["qa"].password_file == secrets.default_password_file("qa")
     assert said.stdout.strip() == secrets.default_password_file("qa").read_text().strip()
+
+
+def test_provision_py_names_the_vault_id_itself(vaults: dict[str, secrets.Vault]) -> None:
+    """So that an environment ansible.cfg does not list (a --source of one's own) opens too."""
+    qa = vaults["qa"]
+    assert qa.cmdline() == ["--vault-id", f"qa@{qa.password_file}"]
+    moved = secrets.Vault("qa", Path("/elsewhere/qa.yml"), qa.password_file, qa.inventory_file)
+    assert moved.cmdline()[2:] == ["-e", "provisioner_secrets_file=/elsewhere/qa.yml"]
