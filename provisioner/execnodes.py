@@ -125,62 +125,18 @@ def up(env_name: str, env: Environment, count: int = 2, say: Say = _quiet) -> li
     if not isinstance(env.provider, LocalProvider):
         raise InputError(f"{env_name} runs on real servers: it has no local execution nodes")
     addresses = node_addresses(env, count)  # validates before anything changes
-    tag = localhosts.ensure_image(say, EXEC_IMAGE)
-    localhosts.ensure_ssh_key()
-    key = localhosts.key_id()
     localhosts.ensure_network(env_name, env.provider, say)
-    wanted = dict(zip(node_names(env_name, count), addresses, strict=True))
-    existing = localhosts.containers(env_name, localhosts.EXECUTOR_LABEL)
-    for name in sorted(set(existing) - set(wanted)):
-        say(f"removing {name}: more execution nodes than asked for")
-        localhosts.podman("rm", "-f", "-t", "5", name)
-    for name, address in wanted.items():
-        current = existing.get(name)
-        if current and (
-            current.image != tag or current.address not in (None, address) or current.key != key
-        ):
-            say(f"recreating {name}: its image, address or SSH key is not this checkout's")
-            localhosts.podman("rm", "-f", "-t", "5", name)
-            current = None
-        if current is None:
-            say(f"creating execution node {name} ({address})")
-            localhosts.podman(
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--hostname",
-                name,
-                "--network",
-                localhosts.network_name(env_name),
-                "--ip",
-                address,
-                "--label",
-                f"{localhosts.EXECUTOR_LABEL}={env_name}",
-                "--label",
-                f"{localhosts.KEY_LABEL}={key}",
-                "--systemd=always",
-                "-v",
-                f"{paths.SSH_KEY.with_suffix('.pub')}:/root/.ssh/authorized_keys:ro",
-                tag,
-            )
-        elif not current.running:
-            say(f"starting {name}")
-            localhosts.podman("start", name)
-    localhosts.wait_for_ssh(wanted)
+    localhosts.ensure_containers(
+        env_name,
+        dict(zip(node_names(env_name, count), addresses, strict=True)),
+        say,
+        gone="more execution nodes than asked for",
+        image=EXEC_IMAGE,
+        label=localhosts.EXECUTOR_LABEL,
+    )
     nodes = [Executor(host=address, user="root") for address in addresses]
     record_host_keys(nodes, replace=True)
     return nodes
-
-
-def local_nodes(env_name: str) -> list[Executor]:
-    """The environment's running local execution nodes, in name order."""
-    found = localhosts.containers(env_name, localhosts.EXECUTOR_LABEL)
-    return [
-        Executor(host=c.address, user="root")
-        for _, c in sorted(found.items())
-        if c.running and c.address
-    ]
 
 
 def known_hosts_name(node: Executor) -> str:

@@ -197,38 +197,57 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
     """Make the environment's containers exist, run and answer SSH; idempotent."""
     if not isinstance(env.provider, LocalProvider):
         raise HostError(f"environment {env_name!r} is not local; its hosts are not ours to start")
-    tag = ensure_image(say)
+    ensure_network(env_name, env.provider, say)
+    ensure_containers(
+        env_name,
+        {host: env.address_of(host) for host in env.hosts},
+        say,
+        gone="no longer in the source",
+    )
+
+
+def ensure_containers(
+    env_name: str,
+    wanted: dict[str, str],
+    say: Say,
+    *,
+    gone: str,
+    image: Image = HOST_IMAGE,
+    label: str = LABEL,
+) -> None:
+    """Exactly these containers (name -> address) carrying `label`=env_name, from `image`, on
+    the environment's network, accepting this checkout's SSH key, running and answering SSH.
+    Others with that label are removed (`gone` says why); idempotent."""
+    tag = ensure_image(say, image)
     ensure_ssh_key()
     key = key_id()
-    ensure_network(env_name, env.provider, say)
-    existing = containers(env_name)
-    for name in sorted(set(existing) - set(env.hosts)):
-        say(f"removing {name}: no longer in the source")
+    existing = containers(env_name, label)
+    for name in sorted(set(existing) - set(wanted)):
+        say(f"removing {name}: {gone}")
         podman("rm", "-f", "-t", "5", name)
-    for host in sorted(env.hosts):
-        address = env.address_of(host)
-        current = existing.get(host)
+    for name, address in sorted(wanted.items()):
+        current = existing.get(name)
         if current and (
             current.image != tag or current.address not in (None, address) or current.key != key
         ):
-            say(f"recreating {host}: its image, address or SSH key is not this checkout's")
-            podman("rm", "-f", "-t", "5", host)
+            say(f"recreating {name}: its image, address or SSH key is not this checkout's")
+            podman("rm", "-f", "-t", "5", name)
             current = None
         if current is None:
-            say(f"creating {host} ({address})")
+            say(f"creating {name} ({address})")
             podman(
                 "run",
                 "-d",
                 "--name",
-                host,
+                name,
                 "--hostname",
-                host,
+                name,
                 "--network",
                 network_name(env_name),
                 "--ip",
                 address,
                 "--label",
-                f"{LABEL}={env_name}",
+                f"{label}={env_name}",
                 "--label",
                 f"{KEY_LABEL}={key}",
                 "--systemd=always",
@@ -237,9 +256,9 @@ def up(env_name: str, env: Environment, say: Say = _quiet) -> None:
                 tag,
             )
         elif not current.running:
-            say(f"starting {host}")
-            podman("start", host)
-    wait_for_ssh({host: env.address_of(host) for host in env.hosts})
+            say(f"starting {name}")
+            podman("start", name)
+    wait_for_ssh(wanted)
 
 
 def wait_for_ssh(addresses: dict[str, str]) -> None:
