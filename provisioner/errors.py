@@ -61,7 +61,8 @@ class InputError(ProvisionerError):
 
 
 class HostError(ProvisionerError):
-    """Local hosts (podman) could not be brought up or taken down."""
+    """Local hosts (podman) could not be brought up or taken down, or execution nodes ran
+    nothing (remote.py)."""
 
 
 class LedgerError(ProvisionerError):

@@ -218,13 +218,34 @@ def run(
     for thread in threads:
         thread.join()
     cleanup_artifact_dir(str(private / "artifacts"), ARTIFACTS_KEPT)
-    broken = [o for o in outcomes if o.status in ("error", "unstarted")]
-    if broken:
-        raise HostError("; ".join(_why(o) for o in broken))
+    report_broken(outcomes, parts, serialized)
     statuses = {o.status for o in outcomes}
     status = next((s for s in ("canceled", "timeout", "failed") if s in statuses), "successful")
     rc = max(o.rc for o in outcomes)
     return status, rc, artifacts
+
+
+BROKEN = ("error", "unstarted")  # the job did not run (ssh, the node), as opposed to failed
+NODE_TASK = "Run the job on the execution node"  # how a broken slice's hosts are reported
+
+
+def report_broken(
+    outcomes: list[SliceOutcome], parts: tuple[tuple[str, ...], ...], handle: Handle
+) -> None:
+    """Slices whose job never ran: when no slice ran, one error; otherwise their hosts are
+    reported unreachable through `handle`, like any unreachable host, so the summary, the exit
+    code and the ledger show what the slices that did run changed, and what did not run."""
+    broken = [(o, hosts) for o, hosts in zip(outcomes, parts, strict=True) if o.status in BROKEN]
+    if not broken:
+        return
+    if len(broken) == len(outcomes) or not all(hosts for _, hosts in broken):
+        raise HostError("; ".join(_why(o) for o, _ in broken))
+    for outcome, hosts in broken:
+        for host in hosts:
+            data = {"host": host, "task": NODE_TASK, "res": {"msg": _why(outcome)}}
+            handle({"event": "runner_on_unreachable", "event_data": data})
+        handle({"event": "playbook_on_stats", "event_data": {"dark": dict.fromkeys(hosts, 1)}})
+        outcome.status, outcome.rc = "failed", 4  # ansible-playbook's rc for unreachable hosts
 
 
 def _why(outcome: SliceOutcome) -> str:

@@ -105,9 +105,9 @@ class RunRequest:
     hosts: int = 0  # how many hosts the run may touch: forks are sized to it (0: ansible.cfg's)
     vault_args: tuple[str, ...] = ()
     extravars: dict[str, Any] = field(default_factory=dict)  # never secrets: on the command line
+    inventory: dict[str, Any] | None = None  # instead of inventories/<env> (execution nodes)
     # Remote execution (remote.py): the nodes, one slice of hosts each (none: one node, every
     # host), and what the jobs carry.
-    inventory: dict[str, Any] | None = None  # instead of inventories/<env> (execution nodes)
     executors: tuple[remote.Executor, ...] = ()
     slices: tuple[tuple[str, ...], ...] = ()
     payload: remote.Payload = field(default_factory=remote.Payload)

@@ -5,15 +5,16 @@ tests/test_remote_execution.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FIXTURE_SOURCE
 
 from provisioner import hostkeys, paths, remote, secrets
-from provisioner.errors import InputError
+from provisioner.errors import HostError, InputError
 from provisioner.executor import Executor, parse_executor
 from provisioner.model import load_source
-from provisioner.runner import RunRequest
+from provisioner.runner import RunRequest, run_playbook
 
 
 @pytest.mark.parametrize(
@@ -158,3 +159,37 @@ def test_a_job_for_real_servers_carries_their_key_and_host_keys_or_is_refused(
     assert carried[".state/ssh/prod-key.pub"] == tmp_path / ".ssh" / "prod_ed25519.pub"
     assert carried["known_hosts/prod"] == known / "prod"
     assert carried["secrets/prod.yml"] == secrets_file
+
+
+def test_a_node_that_cannot_be_reached_is_one_clear_error_and_leaves_no_job_behind(
+    tmp_path: Path,
+) -> None:
+    """ssh to a port of this machine where nothing listens: the job never runs."""
+    request = RunRequest(env="qa", hosts=3, executors=(Executor("127.0.0.1", "root", 1),))
+    with pytest.raises(HostError) as caught:
+        run_playbook(request)
+    assert str(caught.value).startswith(
+        "execution node ssh://root@127.0.0.1:1: the job did not run: ssh: connect to host "
+        "127.0.0.1 port 1: Connection refused"
+    )
+    assert not list((paths.RUNS / "qa").glob("job-*"))  # the packed job (and its secrets): gone
+
+
+def test_when_some_slices_ran_the_others_hosts_are_reported_unreachable() -> None:
+    ran, broken = (
+        remote.SliceOutcome(Executor("a"), "successful", 0),
+        remote.SliceOutcome(Executor("b"), "error", explanation="worker stream ended"),
+    )
+    events: list[dict[str, Any]] = []
+    remote.report_broken([ran, broken], (("h1",), ("h2", "h3")), lambda e: events.append(e) or True)
+    unreachable = [e["event_data"]["host"] for e in events if e["event"] == "runner_on_unreachable"]
+    assert unreachable == ["h2", "h3"]
+    assert events[-1] == {"event": "playbook_on_stats", "event_data": {"dark": {"h2": 1, "h3": 1}}}
+    assert "execution node ssh://b: the job did not run: worker stream ended" in str(events[0])
+    assert (broken.status, ran.status) == ("failed", "successful")
+
+
+def test_when_no_slice_ran_there_is_nothing_to_report_but_the_error() -> None:
+    outcomes = [remote.SliceOutcome(Executor(name), "error") for name in ("a", "b")]
+    with pytest.raises(HostError, match=r"ssh://a: .*; execution node ssh://b"):
+        remote.report_broken(outcomes, (("h1",), ("h2",)), lambda _: True)
