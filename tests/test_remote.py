@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURE_SOURCE
 
-from provisioner import hostkeys, paths, remote, secrets
+from provisioner import hostkeys, localhosts, paths, remote, secrets
 from provisioner.errors import HostError, InputError
 from provisioner.executor import Executor, parse_executor
 from provisioner.model import load_source
@@ -97,6 +97,7 @@ def test_a_bad_executor_in_the_source_names_file_line_and_key(tmp_path: Path) ->
 
 
 def test_a_job_carries_the_key_and_the_vault_where_the_inventory_looks() -> None:
+    localhosts.ensure_ssh_key()  # as every run does first (a fresh checkout has none yet)
     loaded = load_source(paths.DEFAULT_SOURCE)
     env = loaded.environment("qa")
     vault = secrets.vault_for("qa", env)
