@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner import localhosts, paths
+from provisioner import hostkeys, localhosts, paths
 from provisioner.errors import HostError, InputError, ProvisionerError
 from provisioner.executor import SSH_PORT, Executor
 from provisioner.model import Environment, LocalProvider
@@ -53,8 +53,6 @@ EXEC_IMAGE = localhosts.Image(
 )
 TOP_OFFSET = 250  # local nodes get .250, .249, ...: hosts count up from .10
 MAX_COUNT = 20
-SCAN_TIMEOUT = 10
-KEY_TYPES = "ed25519,ecdsa,rsa"
 
 Say = Callable[[str], None]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -157,16 +155,7 @@ def record_host_keys(nodes: Iterable[Executor], *, replace: bool) -> list[Execut
         name = known_hosts_name(node)
         if name in recorded and not replace:
             continue
-        scan = ["ssh-keyscan", "-T", str(SCAN_TIMEOUT), "-p", str(node.port), "-t", KEY_TYPES]
-        found = subprocess.run(
-            [*scan, "--", node.host.strip("[]")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        keys = [line for line in found.stdout.splitlines() if line and not line.startswith("#")]
-        if not keys:
-            raise HostError(f"{node.url} gave no SSH host key: {found.stderr.strip()}")
+        keys = hostkeys.keyscan(node.host.strip("[]"), node.port, node.url)
         lines = [line for line in lines if line.split(" ", 1)[0] != name] + keys
         recorded.add(name)
         scanned.append(node)

@@ -33,6 +33,20 @@ def require(env_name: str, env: Environment) -> None:
         )
 
 
+def keyscan(address: str, port: int, name: str) -> list[str]:
+    """The SSH host keys `address` offers, as known_hosts lines; `name` says who in an error."""
+    found = subprocess.run(
+        ["ssh-keyscan", "-T", "10", "-p", str(port), "-t", "ed25519,ecdsa,rsa", "--", address],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    keys = [line for line in found.stdout.splitlines() if line and not line.startswith("#")]
+    if not keys:
+        raise HostError(f"{name} ({address}:{port}) gave no SSH host key: {found.stderr.strip()}")
+    return keys
+
+
 def scan(env_name: str, env: Environment) -> list[str]:
     """Record the hosts' current keys; returns their fingerprints, one line each."""
     if not isinstance(env.provider, SshProvider):
@@ -40,19 +54,7 @@ def scan(env_name: str, env: Environment) -> list[str]:
     port = env.provider.port
     lines: list[str] = []
     for host in sorted(env.hosts):
-        address = env.address_of(host)
-        found = subprocess.run(
-            ["ssh-keyscan", "-T", "10", "-p", str(port), "-t", "ed25519,ecdsa,rsa", address],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        keys = [line for line in found.stdout.splitlines() if line and not line.startswith("#")]
-        if not keys:
-            raise HostError(
-                f"{host} ({address}:{port}) gave no SSH host key: {found.stderr.strip()}"
-            )
-        lines += keys
+        lines += keyscan(env.address_of(host), port, host)
     target = known_hosts(env_name)
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_suffix(".tmp")
