@@ -413,11 +413,15 @@ def _read_rc(artifact_dir: Path) -> int:
 
 
 def _clean_node(executor: Executor, node_dir: str) -> None:
-    """A job that did not end normally may have left its directory (and secrets) on the node:
-    the worker deletes it only when it exits cleanly. Best effort."""
-    subprocess.run(
-        ssh_command(executor, f"rm -rf {shlex.quote(node_dir)}"),
-        capture_output=True,
-        timeout=30,
-        check=False,
+    """A job that did not end normally may have left processes and its directory (and secrets)
+    on the node: the worker's playbook can outlive the ssh that started it, and the worker
+    deletes the directory only when it exits cleanly. Stop every process whose command line
+    names the job's directory (the pattern's [/] keeps it from matching this very command),
+    wait up to 5 s for them, then remove the directory. Best effort."""
+    pattern = shlex.quote(f"[{node_dir[0]}]{node_dir[1:]}")
+    script = (
+        f"pkill -TERM -f {pattern}; "
+        f"for _ in $(seq 25); do pgrep -f {pattern} >/dev/null || break; sleep 0.2; done; "
+        f"pkill -KILL -f {pattern}; rm -rf {shlex.quote(node_dir)}"
     )
+    subprocess.run(ssh_command(executor, script), capture_output=True, timeout=60, check=False)
