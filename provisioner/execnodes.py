@@ -139,7 +139,7 @@ def up(env_name: str, env: Environment, count: int = 2, say: Say = _quiet) -> li
 
 def known_hosts_name(node: Executor) -> str:
     """How known_hosts (and ssh-keyscan) names a node: host, or [host]:port."""
-    host = node.host.strip("[]")
+    host = node.address
     return host if node.port == SSH_PORT else f"[{host}]:{node.port}"
 
 
@@ -155,7 +155,7 @@ def record_host_keys(nodes: Iterable[Executor], *, replace: bool) -> list[Execut
         name = known_hosts_name(node)
         if name in recorded and not replace:
             continue
-        keys = hostkeys.keyscan(node.host.strip("[]"), node.port, node.url)
+        keys = hostkeys.keyscan(node.address, node.port, node.url)
         lines = [line for line in lines if line.split(" ", 1)[0] != name] + keys
         recorded.add(name)
         scanned.append(node)
@@ -227,7 +227,7 @@ def ssh_user(node: Executor) -> str:
     if node.user:
         return node.user
     found = subprocess.run(
-        ["ssh", "-G", "-p", str(node.port), node.host.strip("[]")],
+        ["ssh", "-G", "-p", str(node.port), node.address],
         capture_output=True,
         text=True,
         check=False,
@@ -244,9 +244,9 @@ def node_inventory(nodes: list[Executor], *, local_key: bool) -> dict[str, Any]:
     hosts: dict[str, dict[str, Any]] = {}
     for node in nodes:
         user = ssh_user(node)
-        name = node.host.strip("[]") + (f"_{node.port}" if node.port != SSH_PORT else "")
+        name = node.address + (f"_{node.port}" if node.port != SSH_PORT else "")
         hosts[name] = {
-            "ansible_host": node.host.strip("[]"),
+            "ansible_host": node.address,
             "ansible_port": node.port,
             "ansible_user": user,
             "ansible_become": user != "root",

@@ -31,6 +31,11 @@ class Executor:
         return f"ssh://{user}{self.host}{port}"
 
     @property
+    def address(self) -> str:
+        """The host without the brackets a URL puts around an IPv6 address."""
+        return self.host.strip("[]")
+
+    @property
     def destination(self) -> str:
         """What ssh is given: [user@]host (the port goes in -p)."""
         return f"{self.user}@{self.host}" if self.user else self.host
