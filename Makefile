@@ -7,7 +7,7 @@ export PATH := $(VENV_BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/hosts/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup image staging qa prod test lint unit hosts molecule pipeline bench inventory-check clean-hosts
+.PHONY: setup image cache staging qa prod test lint unit hosts molecule pipeline bench inventory-check clean-hosts
 
 setup:
 	@scripts/setup.sh
@@ -15,10 +15,17 @@ setup:
 image: setup
 	$(PY) provision.py image
 
+# The package cache for local hosts (started on demand by every local run; this shows it).
+cache: setup
+	$(PY) provision.py cache
+
 staging qa prod: setup
 	$(PY) provision.py $@
 
-test: setup lint inventory-check unit hosts molecule pipeline
+# Each stage timed, with a table of wall times at the end (scripts/stages.sh).
+TEST_STAGES := setup image lint inventory-check unit hosts molecule pipeline
+test:
+	@scripts/stages.sh $(TEST_STAGES)
 
 inventory-check: setup
 	$(PY) provision.py inventory --check

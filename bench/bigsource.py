@@ -23,8 +23,10 @@ def big_source(
         "environments": {},
     }
     for index, env in enumerate(envs):
-        # one /20 per environment inside 198.18.0.0/15: room for 4000 hosts each
-        subnet = ipaddress.IPv4Network(f"198.{18 + index // 16}.{(index % 16) * 16}.0/20")
+        # one /20 per environment inside 198.18.0.0/15, room for 4000 hosts each; the first /20
+        # is skipped: it holds 198.18.0.0/24, the controller's own (model.CONTROLLER_RANGE)
+        slot = index + 1
+        subnet = ipaddress.IPv4Network(f"198.{18 + slot // 16}.{(slot % 16) * 16}.0/20")
         hosts: dict[str, dict[str, Any]] = {}
         for tier, share in TIERS.items():
             for n in range(max(1, int(hosts_per_env * share))):

@@ -24,7 +24,9 @@ Ratios (a)/(b) and (b)/(c) are printed,
 with the machine it ran on; a CSV and a PNG chart are written to --out. Also timed: generating,
 validating and parity-checking a 3 x 2,000-host source (the pure parts).
 
-Not a test: nothing here asserts. Run it on an otherwise idle machine; it takes about 25 minutes
+Not a test: nothing here asserts. A run that failed, or reported fewer hosts than it was given,
+is never turned into a ratio: its cell says FAILED, a red line names it, and the exit code is 1.
+Run it on an otherwise idle machine; it takes about 25 minutes
 for 1, 5 and 20 hosts (the cold converges install packages from Debian's mirrors).
 """
 
@@ -74,6 +76,16 @@ class Sample:
     changed: int
     exit_code: int
     host_tasks: int = 0  # task results over all hosts (provision.py runs: from last-run.json)
+    hosts_seen: int = 0  # hosts the run reported on (its recap, or last-run.json)
+
+    @property
+    def problem(self) -> str | None:
+        """Why this sample must not be turned into a ratio, if it must not."""
+        if self.exit_code != 0:
+            return f"exit {self.exit_code}"
+        if self.hosts_seen != self.hosts:
+            return f"reported {self.hosts_seen} of {self.hosts} hosts"
+        return None
 
 
 def bench_source(hosts: int) -> dict[str, object]:
@@ -119,19 +131,26 @@ def timed(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float, str, 
     return wall, cpu, done.stdout + done.stderr, done.returncode
 
 
-def host_tasks() -> int:
-    """Task results over every host in provision.py's last run (ok counts changed ones)."""
+def last_run(since: float) -> tuple[int, int]:
+    """(task results over every host, hosts) of provision.py's last run, if it was written
+    after `since` (epoch seconds): a run that ended before writing it measured nothing."""
+    path = paths.RUNS / ENV / "last-run.json"
     try:
-        run = json.loads((paths.RUNS / ENV / "last-run.json").read_text())
+        if path.stat().st_mtime < since:
+            return 0, 0
+        run = json.loads(path.read_text())
     except (OSError, ValueError):
-        return 0
-    return sum(
-        h["ok"] + h["skipped"] + h["failed"] + h["unreachable"] for h in run["hosts"].values()
-    )
+        return 0, 0
+    hosts = run["hosts"].values()
+    return sum(h["ok"] + h["skipped"] + h["failed"] + h["unreachable"] for h in hosts), len(hosts)
 
 
 def changed_in_recap(output: str) -> int:
     return sum(int(match.group(2)) for match in RECAP.finditer(output))
+
+
+def hosts_in_recap(output: str) -> int:
+    return len({match.group(0).split()[0] for match in RECAP.finditer(output)})
 
 
 class Bench:
@@ -161,13 +180,13 @@ class Bench:
 
     def record(self, sample: Sample, output: str) -> None:
         self.samples.append(sample)
-        ok = "[green]ok[/]" if sample.exit_code == 0 else f"[red]exit {sample.exit_code}[/]"
+        ok = "[green]ok[/]" if sample.problem is None else f"[red]{sample.problem}[/]"
         self.console.print(
             f"  {sample.hosts:>3} hosts  {sample.variant:<9} {sample.phase:<5} "
             f"{sample.wall_s:7.1f} s wall  {sample.cpu_s:7.1f} s CPU  "
             f"changed={sample.changed}  {ok}"
         )
-        if sample.exit_code != 0:
+        if sample.problem is not None:
             log = self.work / f"{sample.variant}-{sample.phase}-{sample.hosts}.log"
             log.write_text(output)
             self.console.print(f"    output: {log}")
@@ -188,20 +207,22 @@ class Bench:
             str(paths.SITE_PLAYBOOK),
         ]
         wall, cpu, output, code = timed(argv, environ)
-        self.record(
-            Sample(hosts, variant, phase, wall, cpu, changed_in_recap(output), code), output
-        )
+        changed = changed_in_recap(output)
+        sample = Sample(hosts, variant, phase, wall, cpu, changed, code, 0, hosts_in_recap(output))
+        self.record(sample, output)
 
     def tool(
         self, hosts: int, phase: str, source: Path, variant: str = "provision", *extra: str
     ) -> None:
         argv = [sys.executable, str(paths.REPO / "provision.py"), ENV, "--source", str(source)]
+        started = time.time()
         wall, cpu, output, code = timed(
             [*argv, *extra], {**os.environ, strategy.SWITCH: self.strategy}
         )
         found = re.search(r"(\d+) tasks changed", output)
         changed = int(found.group(1)) if found else -1
-        self.record(Sample(hosts, variant, phase, wall, cpu, changed, code, host_tasks()), output)
+        tasks, seen = last_run(started)
+        self.record(Sample(hosts, variant, phase, wall, cpu, changed, code, tasks, seen), output)
 
     def remote(self, hosts: int, source: Path, count: int) -> None:
         """(d): the no-op sliced over `count` local execution nodes, alternated with (b)."""
@@ -264,19 +285,36 @@ def machine() -> str:
     )
 
 
+LABELS = {"stock": "(a) stock", "provision": "(b) provision.py", "project": "(c) project"}
+LABELS["remote"] = "(d) remote"
+
+
+def failures(samples: list[Sample]) -> list[str]:
+    """Every sample that measured a failed run or not every host, said plainly."""
+    return [
+        f"{s.hosts} hosts: {LABELS[s.variant]} {s.phase} {s.problem}: no ratio from it"
+        for s in samples
+        if s.problem is not None
+    ]
+
+
 def ratio(
     samples: list[Sample], hosts: int, phase: str, *, top: str, bottom: str, what: str
 ) -> str:
-    def value(variant: str) -> float | None:
-        found = [
-            float(getattr(s, what))
-            for s in samples
-            if (s.hosts, s.variant, s.phase) == (hosts, variant, phase) and s.exit_code == 0
-        ]
-        return statistics.median(found) if found else None
+    """Median of `top` over median of `bottom`; FAILED when any run of either side failed or
+    missed a host (a ratio from the runs that happened to pass would flatter a broken side)."""
 
-    a, b = value(top), value(bottom)
-    return f"{a / b:.2f}x" if a and b else "-"
+    def runs(variant: str) -> list[Sample]:
+        return [s for s in samples if (s.hosts, s.variant, s.phase) == (hosts, variant, phase)]
+
+    a, b = runs(top), runs(bottom)
+    if not a or not b:
+        return "-"  # not measured
+    if any(s.problem for s in a + b):
+        return "FAILED"
+    bottom_value = statistics.median(float(getattr(s, what)) for s in b)
+    top_value = statistics.median(float(getattr(s, what)) for s in a)
+    return f"{top_value / bottom_value:.2f}x" if bottom_value else "-"
 
 
 def report(console: Console, samples: list[Sample], hosts_list: list[int]) -> None:
@@ -311,7 +349,7 @@ def report_remote(console: Console, samples: list[Sample], hosts: int, nodes: in
         found = [
             float(getattr(s, what))
             for s in samples
-            if (s.hosts, s.variant, s.phase) == (hosts, variant, "noop") and s.exit_code == 0
+            if (s.hosts, s.variant, s.phase) == (hosts, variant, "noop") and s.problem is None
         ]
         return statistics.median(found) if found else 0.0
 
@@ -432,7 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_csv(csv_path, bench.samples)
     write_chart(png_path, bench.samples, hosts_list, f"{stamp} - {before}")
     console.print(f"wrote {paths.display(csv_path)} and {paths.display(png_path)}")
-    return 0
+    failed = failures(bench.samples)
+    for line in failed:
+        console.print(f"[bold red]bench: FAILED: {line}[/]")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

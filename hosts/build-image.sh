@@ -7,6 +7,9 @@
 #   SUITE           Debian release (default bookworm: the test hosts)
 #   EXTRA_PACKAGES  comma-separated packages on top of the base set
 #   KIND            the image's io.provisioner.image label (default host)
+#   APT_CACHE_URL   the package cache on the controller (provisioner/pkgcache.py), http://ADDR:PORT;
+#                   apt in the image asks it while it answers and goes to the mirror when not
+# and, not part of the image: http_proxy, for debootstrap to fetch through that cache.
 set -euo pipefail
 
 tag=${1:?usage: build-image.sh TAG}
@@ -51,6 +54,29 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 UseDNS no
 CONF
+# The package cache, the one place local hosts learn of it (the roles and inventories never
+# do, so a local host's apt sources are exactly what the roles write). apt runs the script for
+# each mirror it fetches from: it prints the cache while something listens there, else DIRECT.
+if [ -n "${APT_CACHE_URL:-}" ]; then
+  cache=${APT_CACHE_URL#http://}
+  # Modes spelled out: provision.py runs us under umask 077, and apt runs the script as _apt.
+  install -d -m 0755 "$root/usr/local/lib/provisioner"
+  install -m 0755 /dev/stdin "$root/usr/local/lib/provisioner/apt-proxy" <<SCRIPT
+#!/bin/bash
+# Local test hosts only (hosts/build-image.sh): apt's proxy is the controller's package cache
+# while it answers, the mirror directly otherwise.
+if timeout 1 bash -c ': >/dev/tcp/${cache%:*}/${cache##*:}' 2>/dev/null; then
+  echo "$APT_CACHE_URL"
+else
+  echo DIRECT
+fi
+SCRIPT
+  install -m 0644 /dev/stdin "$root/etc/apt/apt.conf.d/00provisioner-package-cache" <<CONF
+// Local test hosts only: the controller's package cache ($APT_CACHE_URL), or the mirror.
+Acquire::http::Proxy-Auto-Detect "/usr/local/lib/provisioner/apt-proxy";
+CONF
+fi
+
 echo "en_US.UTF-8 UTF-8" >"$root/etc/locale.gen"
 chroot "$root" locale-gen >/dev/null
 chroot "$root" apt-get clean

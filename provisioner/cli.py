@@ -36,6 +36,7 @@ COMMANDS = {
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
     "image": "build the local images (hosts, execution nodes) from Debian's packages",
+    "cache": "start the package cache for local hosts (apt-cacher-ng) and show how it is used",
     "executors": "start a local environment's execution nodes, or --setup real hosts as ones",
 }
 
@@ -190,9 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
             name, parents=[common], help=COMMANDS[name], description=COMMANDS[name]
         )
         cmd.add_argument("env")
-    sub.add_parser("image", help=COMMANDS["image"], description=COMMANDS["image"])
+    _add_image_and_cache_commands(sub)
     _add_executors_command(sub, common)
     return parser
+
+
+def _add_image_and_cache_commands(sub: Any) -> None:
+    sub.add_parser("image", help=COMMANDS["image"], description=COMMANDS["image"])
+    cache = sub.add_parser("cache", help=COMMANDS["cache"], description=COMMANDS["cache"])
+    cache.add_argument(
+        "--optional",
+        action="store_true",
+        help="exit 0 when the cache cannot start (it says why; hosts then use the mirror)",
+    )
 
 
 def _add_executors_command(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from provisioner import (
     localhosts,
     parity,
     paths,
+    pkgcache,
     promotion,
     releases,
     remote,
@@ -642,6 +643,21 @@ def cmd_down(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_cache(args: argparse.Namespace, console: Console) -> int:
+    """The package cache for local hosts, started if need be (molecule's dependency step runs
+    this), with what it holds and has served."""
+    if not pkgcache.ensure(_say(console)):
+        return EXIT_OK if args.optional else EXIT_FAILED
+    used = pkgcache.usage()
+    mib = 1 << 20
+    console.print(
+        f"package cache: {pkgcache.URL}, files in {paths.display(pkgcache.directory())} "
+        f"({pkgcache.size_on_disk() / mib:.0f} MiB); {used.from_mirror / mib:.0f} MiB fetched "
+        f"from the mirror, {used.to_hosts / mib:.0f} MiB served to {used.hosts} hosts"
+    )
+    return EXIT_OK
+
+
 def cmd_image(args: argparse.Namespace, console: Console) -> int:
     """Both local images: the hosts' (Debian 12) and the execution nodes' (Debian 13)."""
     console.print(localhosts.ensure_image(_say(console)))
@@ -707,5 +723,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "up": cmd_up,
     "down": cmd_down,
     "image": cmd_image,
+    "cache": cmd_cache,
     "executors": cmd_executors,
 }

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from provisioner import paths
+from provisioner import paths, pkgcache
 from provisioner.errors import HostError
 from provisioner.model import Environment, LocalProvider
 
@@ -67,7 +67,12 @@ class Image:
     packages: tuple[str, ...] = ()  # on top of the script's base set
 
     def build_env(self) -> dict[str, str]:
-        return {"SUITE": self.suite, "EXTRA_PACKAGES": ",".join(self.packages), "KIND": self.kind}
+        return {
+            "SUITE": self.suite,
+            "EXTRA_PACKAGES": ",".join(self.packages),
+            "KIND": self.kind,
+            "APT_CACHE_URL": pkgcache.URL,  # where the image's apt looks for the package cache
+        }
 
 
 # The environments' hosts: Debian 12, what the roles are written for.
@@ -96,9 +101,12 @@ def ensure_image(say: Say = _quiet, image: Image = HOST_IMAGE) -> str:
 
 def _build_image(tag: str, image: Image, say: Say) -> None:
     say(f"building local {image.kind} image {tag} from Debian {image.suite} (about a minute)")
+    # debootstrap fetches through the package cache too, when it runs (not part of the tag:
+    # the image is the same either way)
+    through = {"http_proxy": pkgcache.URL} if pkgcache.ensure(say) else {}
     result = subprocess.run(
         ["bash", str(paths.HOSTS_DIR / "build-image.sh"), tag],
-        env={**podman_env(), **image.build_env()},
+        env={**podman_env(), **image.build_env(), **through},
         capture_output=True,
         text=True,
         check=False,
@@ -219,6 +227,7 @@ def ensure_containers(
     the environment's network, accepting this checkout's SSH key, running and answering SSH.
     Others with that label are removed (`gone` says why); idempotent."""
     tag = ensure_image(say, image)
+    pkgcache.ensure(say)  # before the hosts boot: their first apt run finds it up
     ensure_ssh_key()
     key = key_id()
     existing = containers(env_name, label)

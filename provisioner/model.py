@@ -34,6 +34,9 @@ VarName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
 
 # Local hosts live only on networks our own run creates, in the range reserved for benchmarks.
 LOCAL_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
+# The first /24 of it is the controller's own: its services for local hosts (the package cache,
+# provisioner/pkgcache.py) listen there, on this machine's loopback. No environment may use it.
+CONTROLLER_RANGE = ipaddress.IPv4Network("198.18.0.0/24")
 FIRST_HOST_OFFSET = 10  # .1 is podman's gateway; leave room below the hosts
 RESERVED_GROUPS = {"all", "ungrouped"}
 LOAD_GATE_GROUP = "web"  # the load test's entry point is the first host of this group
@@ -410,4 +413,10 @@ class _Rules:
         for other, other_subnet in self.subnets.items():
             if subnet.overlaps(other_subnet):
                 raise self.fail(f"{subnet} overlaps environment {other!r} ({other_subnet})", *keys)
+        if subnet.overlaps(CONTROLLER_RANGE):
+            raise self.fail(
+                f"{subnet} overlaps {CONTROLLER_RANGE}, reserved for this machine's own services "
+                "(the package cache for local hosts)",
+                *keys,
+            )
         self.subnets[env_name] = subnet

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(podman runc netavark aardvark-dns iptables uidmap slirp4netns debootstrap
-  openssh-client ca-certificates postgresql)
+  openssh-client ca-certificates postgresql apt-cacher-ng iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -21,8 +21,19 @@ if ((${#missing[@]})); then
     exit 1
   fi
   echo "setup: installing Debian packages: ${missing[*]}" >&2
+  # Packages must not start their system services: apt-cacher-ng's would listen on every
+  # address of this machine; the tool starts its own instance when it needs one
+  # (provisioner/pkgcache.py), on an address only local hosts reach.
+  no_start=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    no_start=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# scripts/setup.sh: no service starts during this install\nexit 101\n' >"$no_start"
+    chmod 0755 "$no_start"
+    trap 'rm -f "$no_start"' EXIT
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$no_start" ] || { rm -f "$no_start"; trap - EXIT; }
 fi
 
 # Find a Python >= 3.12: $PYTHON if set, then the usual names, then pyenv's installs (whose

@@ -1,6 +1,7 @@
 """End to end on real local hosts: `provision.py ENV` converges, is idempotent, passes the
 shared verification suite, serves tickets through nginx from PostgreSQL, and survives stale
-containers left by an earlier run."""
+containers left by an earlier run. The environments stay up afterwards for the test files that
+follow (`down` is tested on an environment of its own, in tests/test_releases.py)."""
 
 from __future__ import annotations
 
@@ -107,13 +108,3 @@ def test_a_stopped_host_is_restarted_and_converged(env: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"starting {victim}" in result.stdout
     assert http("GET", f"http://{web_address(env)}/health")["status"] == "ok"
-
-
-def test_down_removes_hosts_and_network(env: str) -> None:
-    result = provision("down", env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert localhosts.containers(env) == {}
-    assert (
-        localhosts.podman("network", "exists", localhosts.network_name(env), check=False).returncode
-        == 1
-    )

@@ -1,6 +1,7 @@
 """Releases on real hosts: each deploy in its own directory, the post-deploy gate, automatic
 rollback when a release is broken or too slow, rollback by hand, the pre-flight capacity check,
-and promotion refused for a bundle that never passed its source environment.
+promotion refused for a bundle that never passed its source environment, and `down` removing an
+environment's hosts and network.
 
 Each release is a commit in a copy of this repo (as a team would deploy it): release B's health
 check fails, release C is healthy but fails an impossibly tight load threshold. The environment
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from hostrun import Asked, provision, sqlite_url
 
-from provisioner import paths
+from provisioner import localhosts, paths
 
 pytestmark = pytest.mark.hosts
 
@@ -247,3 +248,15 @@ def test_preflight_refuses_a_host_short_of_capacity(checkout: Checkout) -> None:
     assert "< 100000000 required" in result.stdout
     stats = checkout.ledger.show(last_run(checkout).run_id).host_stats
     assert sum(host["changed"] for host in stats.values()) == 0
+
+
+def test_down_removes_hosts_and_network(checkout: Checkout) -> None:
+    result = checkout.run("down", "rel")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert localhosts.containers("rel") == {}
+    assert (
+        localhosts.podman(
+            "network", "exists", localhosts.network_name("rel"), check=False
+        ).returncode
+        == 1
+    )
