@@ -53,8 +53,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.bigsource import write_big_source
-from provisioner import inventory, paths, runner, secrets, strategy
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.run import runner, strategy
+from provisioner.source import inventory, secrets
+from provisioner.source.model import load_source
 
 ENV = "bench"
 SUBNET = "198.18.64.0/24"  # inside 198.18.0.0/15, apart from every shipped environment's

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from conftest import FIXTURE_SOURCE
 
-from provisioner import hostkeys, localhosts, paths, remote, secrets
+from provisioner import paths
 from provisioner.errors import HostError, InputError
-from provisioner.executor import Executor, parse_executor
-from provisioner.model import load_source
-from provisioner.runner import RunRequest, run_playbook
+from provisioner.hosts import localhosts
+from provisioner.run import remote
+from provisioner.run.runner import RunRequest, run_playbook
+from provisioner.source import hostkeys, secrets
+from provisioner.source.executor import Executor, parse_executor
+from provisioner.source.model import load_source
 
 
 @pytest.mark.parametrize(

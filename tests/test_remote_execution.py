@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from hostrun import Asked, provision, sqlite_url, start_apply
 
-from provisioner import localhosts, paths, remote, secrets
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.hosts import localhosts
+from provisioner.run import remote
+from provisioner.source import secrets
+from provisioner.source.model import load_source
 
 pytestmark = pytest.mark.hosts
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.runner import HostStats, host_stats
+from provisioner.run.runner import HostStats, host_stats
 
 
 def test_ansible_stats_become_per_host_counts() -> None:

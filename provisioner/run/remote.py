@@ -24,14 +24,16 @@ import ansible_runner
 import yaml
 from ansible_runner.utils import cleanup_artifact_dir
 
-from provisioner import hostkeys, paths, strategy
+from provisioner import paths
 from provisioner.errors import HostError, InputError
-from provisioner.executor import Executor, parse_executor
-from provisioner.model import Environment, LocalProvider, SshProvider
-from provisioner.secrets import Vault, default_password_file
+from provisioner.run import strategy
+from provisioner.source import hostkeys
+from provisioner.source.executor import Executor, parse_executor
+from provisioner.source.model import Environment, LocalProvider, SshProvider
+from provisioner.source.secrets import Vault, default_password_file
 
 if TYPE_CHECKING:  # runner.py imports this module
-    from provisioner.runner import RunRequest
+    from provisioner.run.runner import RunRequest
 
 __all__ = ["Executor", "parse_executor", "run", "slices"]  # Executor lives in executor.py
 

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner import hostkeys, localhosts, paths
+from provisioner import paths
 from provisioner.errors import HostError, InputError, ProvisionerError
-from provisioner.executor import SSH_PORT, Executor
-from provisioner.model import Environment, LocalProvider
-from provisioner.runner import RunRequest, RunResult, run_playbook
+from provisioner.hosts import localhosts
+from provisioner.run.runner import RunRequest, RunResult, run_playbook
+from provisioner.source import hostkeys
+from provisioner.source.executor import SSH_PORT, Executor
+from provisioner.source.model import Environment, LocalProvider
 
 PLAYBOOK = paths.PLAYBOOKS / "execution-node.yml"
 REQUIREMENTS = paths.REPO / "requirements.txt"

@@ -1,4 +1,4 @@
-"""Command-line parsing and dispatch: nothing else lives here.
+"""Command-line parsing: the commands, their options and the help text; nothing else lives here.
 
 `provision.py ENV` is short for `provision.py apply ENV`. Exit codes: see EPILOG.
 """
@@ -6,17 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.text import Text
-
-from provisioner import commands, paths
-from provisioner.errors import EXIT_INTERRUPTED, ProvisionerError
+from provisioner import paths
 
 COMMANDS = {
     "apply": "provision an environment: generate, start local hosts, run playbooks/site.yml",
@@ -258,41 +251,8 @@ def _add_release_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     promote.add_argument("-v", "--verbose", action="count", default=0)
 
 
-def _with_default_command(argv: list[str]) -> list[str]:
+def with_default_command(argv: list[str]) -> list[str]:
     """`provision.py staging ...` means `provision.py apply staging ...`."""
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         return ["apply", *argv]
     return argv
-
-
-def _tools_on_path() -> None:
-    """ansible-playbook, ansible-inventory and pytest sit next to our Python: find them there
-    even when the venv is not activated."""
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    _tools_on_path()
-    # Everything we write is private unless we say otherwise (run artifacts, vaults, ledger);
-    # generated inventories and the public key are made world-readable on purpose.
-    os.umask(0o077)
-    args = build_parser().parse_args(
-        _with_default_command(list(sys.argv[1:] if argv is None else argv))
-    )
-    console = Console(stderr=False, highlight=False)
-    # One error is one line, however long: never wrapped, so file:line: stays greppable.
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        return commands.run(args, console)
-    except ProvisionerError as exc:
-        errors.print(Text.assemble(("error: ", "bold red"), str(exc)))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        errors.print(Text("interrupted", style="bold red"))
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

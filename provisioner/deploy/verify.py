@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from provisioner import paths
-from provisioner.model import Environment, LocalProvider, SshProvider
+from provisioner.source.model import Environment, LocalProvider, SshProvider
 
 SUITE = paths.REPO / "verification"
 # Below this many hosts per worker, starting pytest-xdist workers (each imports testinfra and

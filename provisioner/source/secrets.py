@@ -26,7 +26,7 @@ import yaml
 
 from provisioner import paths
 from provisioner.errors import InputError
-from provisioner.model import Environment, LocalProvider
+from provisioner.source.model import Environment, LocalProvider
 
 # What every environment's vault holds; local environments get random values.
 REQUIRED = ("vault_csapp_db_password",)

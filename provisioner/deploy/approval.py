@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from provisioner.bundle import Bundle
 from provisioner.errors import ApprovalError
-from provisioner.ledger import Entry
+from provisioner.ledger.ledger import Entry
+from provisioner.source.bundle import Bundle
 
 PLAN = "plan"  # ledger entry kinds
 APPROVAL = "approval"

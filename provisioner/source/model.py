@@ -22,9 +22,9 @@ from pydantic import (
     ValidationError,
 )
 
-from provisioner import yamlfile
 from provisioner.errors import InputError, Location
-from provisioner.executor import Executor, parse_executor
+from provisioner.source import yamlfile
+from provisioner.source.executor import Executor, parse_executor
 
 # Names end up in container names, network names, vault ids and Ansible group names.
 EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]

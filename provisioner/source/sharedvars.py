@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner import paths, yamlfile
+from provisioner import paths
 from provisioner.errors import InputError, Location
-from provisioner.model import LoadedSource
+from provisioner.source import yamlfile
+from provisioner.source.model import LoadedSource
 
 
 @dataclass(frozen=True)

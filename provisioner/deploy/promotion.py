@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.bundle import Bundle
 from provisioner.errors import ApprovalError
-from provisioner.ledger import Entry
+from provisioner.ledger.ledger import Entry
+from provisioner.source.bundle import Bundle
 
 WORDS = {
     "commit": "commit",

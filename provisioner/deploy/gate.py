@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner import loadgate, paths, verify
-from provisioner.model import LOAD_GATE_GROUP, Environment
-from provisioner.runner import EventCallback, RunRequest, run_playbook
+from provisioner import paths
+from provisioner.deploy import loadgate, verify
+from provisioner.run.runner import EventCallback, RunRequest, run_playbook
+from provisioner.source.model import LOAD_GATE_GROUP, Environment
 
 GATE = "gate"  # ledger entry kind
 HEALTH_PLAYBOOK = paths.PLAYBOOKS / "health.yml"

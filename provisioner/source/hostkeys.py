@@ -14,7 +14,7 @@ from pathlib import Path
 
 from provisioner import paths
 from provisioner.errors import HostError, InputError
-from provisioner.model import Environment, SshProvider
+from provisioner.source.model import Environment, SshProvider
 
 KNOWN_HOSTS = paths.REPO / "known_hosts"
 CHANGED = "Host key verification failed"

@@ -16,11 +16,11 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any
 
-from provisioner.bundle import Bundle
 from provisioner.errors import ApprovalError, LockedError
-from provisioner.identity import current_identity
-from provisioner.ledger import Ledger, Lock
-from provisioner.runner import RunResult
+from provisioner.ledger.identity import current_identity
+from provisioner.ledger.ledger import Ledger, Lock
+from provisioner.run.runner import RunResult
+from provisioner.source.bundle import Bundle
 
 
 class Recorded:

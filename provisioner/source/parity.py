@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner import paths, sharedvars, yamlfile
+from provisioner import paths
 from provisioner.errors import InputError, Location
-from provisioner.model import LoadedSource, ParityRule
+from provisioner.source import sharedvars, yamlfile
+from provisioner.source.model import LoadedSource, ParityRule
 
 # Connection settings and the tool's own facts differ by construction, not by choice.
 INHERENT = ("ansible_", "provisioner_")

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner import parity, paths
+from provisioner import paths
 from provisioner.errors import ProvisionerError
-from provisioner.model import LoadedSource
-from provisioner.runner import RunRequest, RunResult, run_playbook
+from provisioner.run.runner import RunRequest, RunResult, run_playbook
+from provisioner.source import parity
+from provisioner.source.model import LoadedSource
 
 PLAYBOOK = paths.PLAYBOOKS / "fingerprint.yml"
 REPORT_TASK = "Report the fingerprint"

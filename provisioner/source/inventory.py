@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
-from provisioner import parity, paths, secrets, sharedvars
-from provisioner.model import Environment, LoadedSource, LocalProvider, SshProvider
+from provisioner import paths
+from provisioner.source import parity, secrets, sharedvars
+from provisioner.source.model import Environment, LoadedSource, LocalProvider, SshProvider
 
 GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
 # Local hosts are recreated at will, so their host keys change: checking them means nothing.

@@ -12,11 +12,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from provisioner.changes import Change
-from provisioner.fingerprint import HostPrint, LiveDifference
-from provisioner.ledger import RunDetail, RunSummary
-from provisioner.parity import Difference
-from provisioner.runner import FAILED_EVENTS, RunResult
+from provisioner.deploy.fingerprint import HostPrint, LiveDifference
+from provisioner.ledger.ledger import RunDetail, RunSummary
+from provisioner.run.changes import Change
+from provisioner.run.runner import FAILED_EVENTS, RunResult
+from provisioner.source.parity import Difference
 
 # What ssh says on a host key mismatch, and what mitogen's connection says instead.
 CHANGED_HOST_KEY = ("Host key verification failed", "mismatching host key")

@@ -14,37 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from provisioner import (
-    approval,
-    execnodes,
-    fingerprint,
-    gate,
-    hostkeys,
-    inventory,
-    localhosts,
-    parity,
-    paths,
-    promotion,
-    releases,
-    remote,
-    secrets,
-    strategy,
-    verify,
-)
-from provisioner.bundle import Bundle
-from provisioner.bundle import current as bundle_of
-from provisioner.errors import (
-    EXIT_DRIFT,
-    EXIT_FAILED,
-    EXIT_GATE,
-    EXIT_OK,
-    EXIT_PREFLIGHT,
-    InputError,
-)
-from provisioner.identity import current_identity
-from provisioner.ledger import Ledger, open_ledger
-from provisioner.model import Environment, LoadedSource, LocalProvider, load_source
-from provisioner.progress import (
+from provisioner import paths
+from provisioner.cli.progress import (
     LiveProgress,
     diff_table,
     fingerprint_table,
@@ -55,8 +26,25 @@ from provisioner.progress import (
     run_detail,
     summary_table,
 )
-from provisioner.recording import Recorded
-from provisioner.runner import RunRequest, RunResult, run_playbook
+from provisioner.deploy import approval, fingerprint, gate, promotion, releases, verify
+from provisioner.errors import (
+    EXIT_DRIFT,
+    EXIT_FAILED,
+    EXIT_GATE,
+    EXIT_OK,
+    EXIT_PREFLIGHT,
+    InputError,
+)
+from provisioner.hosts import execnodes, localhosts
+from provisioner.ledger.identity import current_identity
+from provisioner.ledger.ledger import Ledger, open_ledger
+from provisioner.ledger.recording import Recorded
+from provisioner.run import remote, strategy
+from provisioner.run.runner import RunRequest, RunResult, run_playbook
+from provisioner.source import hostkeys, inventory, parity, secrets
+from provisioner.source.bundle import Bundle
+from provisioner.source.bundle import current as bundle_of
+from provisioner.source.model import Environment, LoadedSource, LocalProvider, load_source
 
 PREFLIGHT_TASK = "Check the host's capacity"  # playbooks/site.yml
 LOCAL = "local"  # --executor local: run here even when the source names executors

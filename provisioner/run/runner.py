@@ -16,9 +16,10 @@ from typing import Any
 
 import ansible_runner
 
-from provisioner import paths, remote, strategy
-from provisioner.changes import Change, from_event
+from provisioner import paths
 from provisioner.errors import ProvisionerError
+from provisioner.run import remote, strategy
+from provisioner.run.changes import Change, from_event
 
 EventCallback = Callable[[dict[str, Any]], None]
 FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable"})

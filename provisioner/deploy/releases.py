@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner import paths
-from provisioner.changes import Change
-from provisioner.ledger import Ledger
-from provisioner.runner import EventCallback, RunRequest, RunResult, run_playbook
+from provisioner.ledger.ledger import Ledger
+from provisioner.run.changes import Change
+from provisioner.run.runner import EventCallback, RunRequest, RunResult, run_playbook
 
 PLAYBOOK = paths.PLAYBOOKS / "rollback.yml"
 SWITCH_TASK = "Switch the current release"  # roles/app/tasks/main.yml
