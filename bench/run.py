@@ -54,7 +54,8 @@ from rich.table import Table
 
 from bench.bigsource import write_big_source
 from provisioner import paths
-from provisioner.run import runner, strategy
+from provisioner.run import strategy
+from provisioner.run.ansible_env import ansible_env
 from provisioner.source import inventory, secrets
 from provisioner.source.model import load_source
 
@@ -181,7 +182,7 @@ class Bench:
         if variant == "stock":
             environ = {**plain, "ANSIBLE_CONFIG": str(stock_config(self.work))}
         else:
-            environ = {**plain, **runner.ansible_env(self.strategy)}
+            environ = {**plain, **ansible_env(self.strategy)}
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
             "-i",

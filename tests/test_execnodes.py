@@ -10,7 +10,7 @@ from conftest import assert_one_error, run_cli
 from provisioner.errors import InputError, ProvisionerError
 from provisioner.hosts import execnodes, localhosts
 from provisioner.run import remote
-from provisioner.run.remote import Executor
+from provisioner.source.executor import Executor
 from provisioner.source.model import Environment, Host, LocalProvider, SshProvider
 
 

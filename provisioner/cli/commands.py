@@ -40,10 +40,13 @@ from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import Ledger, open_ledger
 from provisioner.ledger.recording import Recorded
 from provisioner.run import remote, strategy
-from provisioner.run.runner import RunRequest, RunResult, run_playbook
+from provisioner.run.request import Payload, RunRequest, RunResult
+from provisioner.run.runner import run_playbook
+from provisioner.run.slicing import slices
 from provisioner.source import hostkeys, inventory, parity, secrets
 from provisioner.source.bundle import Bundle
 from provisioner.source.bundle import current as bundle_of
+from provisioner.source.executor import Executor, parse_executor
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, load_source
 
 PREFLIGHT_TASK = "Check the host's capacity"  # playbooks/site.yml
@@ -138,7 +141,7 @@ def _run_site(
         vault_args=tuple(ctx.vault.cmdline()),
         executors=tuple(executors),
         slices=_slices(ctx.env, len(executors), limit),
-        payload=remote.payload(args.env, ctx.env, ctx.vault) if executors else remote.Payload(),
+        payload=remote.payload(args.env, ctx.env, ctx.vault) if executors else Payload(),
     )
     where = ", ".join(e.url for e in executors) if executors else "this machine"
     console.print(
@@ -151,13 +154,13 @@ def _run_site(
     return result
 
 
-def _executors(args: argparse.Namespace, env: Environment) -> list[remote.Executor]:
+def _executors(args: argparse.Namespace, env: Environment) -> list[Executor]:
     """Where Ansible runs: --executor/--executors, else the source's `executor`, else here."""
     given = getattr(args, "executors", None)
     if given == LOCAL:
         return []
     if given:
-        return [remote.parse_executor(url) for url in given.split(",") if url.strip()]
+        return [parse_executor(url) for url in given.split(",") if url.strip()]
     return env.executors()
 
 
@@ -168,7 +171,7 @@ def _slices(env: Environment, count: int, limit: str | None) -> tuple[tuple[str,
     if limit:
         raise InputError("--limit cannot be combined with several executors (they split by host)")
     groups = {g for host in env.hosts.values() for g in host.groups}
-    parts = remote.slices({g: env.hosts_in(g) for g in groups}, count)
+    parts = slices({g: env.hosts_in(g) for g in groups}, count)
     return tuple(tuple(part) for part in parts)
 
 
@@ -643,7 +646,7 @@ def cmd_executors(args: argparse.Namespace, console: Console) -> int:
     if args.setup:
         if args.env or args.count is not None:
             raise InputError("executors: give a local ENV [--count N], or --setup URL..., not both")
-        nodes = [remote.parse_executor(url) for url in args.setup]
+        nodes = [parse_executor(url) for url in args.setup]
         new = execnodes.record_host_keys(nodes, replace=False)
         for line in execnodes.fingerprints(new):
             console.print(line)

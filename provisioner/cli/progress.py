@@ -15,13 +15,13 @@ from rich.text import Text
 from provisioner.deploy.fingerprint import HostPrint, LiveDifference
 from provisioner.ledger.ledger import RunDetail, RunSummary
 from provisioner.run.changes import Change
-from provisioner.run.runner import FAILED_EVENTS, RunResult
+from provisioner.run.events import DONE_EVENTS, failure_message, is_failure
+from provisioner.run.request import RunResult
 from provisioner.source.parity import Difference
 
 # What ssh says on a host key mismatch, and what mitogen's connection says instead.
 CHANGED_HOST_KEY = ("Host key verification failed", "mismatching host key")
 SHA256_HEX = 64  # length of a file hash in a fingerprint
-DONE_EVENTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
 
 
 class LiveProgress:
@@ -68,12 +68,12 @@ class LiveProgress:
         elif kind in DONE_EVENTS:
             host = data.get("host", "?")
             self.done.add(host)
-            if kind in FAILED_EVENTS and not data.get("ignore_errors"):
+            if is_failure(event):
                 self.failed.add(host)
                 self.console.print(
                     Text(
                         f"{kind.removeprefix('runner_on_').upper()}: "
-                        f"{host}: {data.get('task', '')}: {_message(data)}",
+                        f"{host}: {data.get('task', '')}: {_shown(failure_message(data))}",
                         style="bold red",
                     )
                 )
@@ -95,9 +95,8 @@ class LiveProgress:
         return Group(line)
 
 
-def _message(data: dict[str, Any]) -> str:
-    result = data.get("res") or {}
-    text = str(result.get("msg") or result.get("stderr") or result.get("module_stderr") or "")
+def _shown(text: str) -> str:
+    """A failed task's message (events.failure_message) on one line, or what it means."""
     if any(said in text for said in CHANGED_HOST_KEY):
         return (
             "its SSH host key does not match the recorded one (known_hosts/): if the server was "

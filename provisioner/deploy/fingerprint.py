@@ -14,7 +14,8 @@ from typing import Any
 
 from provisioner import paths
 from provisioner.errors import ProvisionerError
-from provisioner.run.runner import RunRequest, RunResult, run_playbook
+from provisioner.run.request import RunRequest, RunResult
+from provisioner.run.runner import run_playbook
 from provisioner.source import parity
 from provisioner.source.model import LoadedSource
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from provisioner import paths
 from provisioner.deploy import loadgate, verify
-from provisioner.run.runner import EventCallback, RunRequest, run_playbook
+from provisioner.run.request import EventCallback, RunRequest
+from provisioner.run.runner import run_playbook
 from provisioner.source.model import LOAD_GATE_GROUP, Environment
 
 GATE = "gate"  # ledger entry kind

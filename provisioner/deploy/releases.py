@@ -15,7 +15,8 @@ from typing import Any
 from provisioner import paths
 from provisioner.ledger.ledger import Ledger
 from provisioner.run.changes import Change
-from provisioner.run.runner import EventCallback, RunRequest, RunResult, run_playbook
+from provisioner.run.request import EventCallback, RunRequest, RunResult
+from provisioner.run.runner import run_playbook
 
 PLAYBOOK = paths.PLAYBOOKS / "rollback.yml"
 SWITCH_TASK = "Switch the current release"  # roles/app/tasks/main.yml

@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from typing import Any
 from provisioner import paths
 from provisioner.errors import HostError, InputError, ProvisionerError
 from provisioner.hosts import localhosts
-from provisioner.run.runner import RunRequest, RunResult, run_playbook
+from provisioner.hosts.localhosts import Say, _quiet  # said once, for both kinds of machine
+from provisioner.run.request import EventCallback, RunRequest, RunResult
+from provisioner.run.runner import run_playbook
 from provisioner.source import hostkeys
 from provisioner.source.executor import SSH_PORT, Executor
 from provisioner.source.model import Environment, LocalProvider
@@ -56,16 +58,10 @@ EXEC_IMAGE = localhosts.Image(
 TOP_OFFSET = 250  # local nodes get .250, .249, ...: hosts count up from .10
 MAX_COUNT = 20
 
-Say = Callable[[str], None]
-EventCallback = Callable[[dict[str, Any]], None]
 # name[extras]==version, optionally followed by an environment marker (`; python_version ...`)
 PIN = re.compile(
     r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*(?P<version>[^\s;]+)\s*(?:;.*)?"
 )
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def _canonical(name: str) -> str:

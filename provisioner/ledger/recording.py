@@ -19,7 +19,7 @@ from typing import Any
 from provisioner.errors import ApprovalError, LockedError
 from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import Ledger, Lock
-from provisioner.run.runner import RunResult
+from provisioner.run.request import RunResult
 from provisioner.source.bundle import Bundle
 
 

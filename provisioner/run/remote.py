@@ -14,11 +14,10 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import ansible_runner
 import yaml
@@ -26,18 +25,14 @@ from ansible_runner.utils import cleanup_artifact_dir
 
 from provisioner import paths
 from provisioner.errors import HostError, InputError
-from provisioner.run import strategy
+from provisioner.run.ansible_env import ansible_env
+from provisioner.run.request import ARTIFACTS_KEPT, Cancel, Ended, Handle, Payload, RunRequest
+from provisioner.run.status import Status
 from provisioner.source import hostkeys
-from provisioner.source.executor import Executor, parse_executor
+from provisioner.source.executor import Executor
 from provisioner.source.model import Environment, LocalProvider, SshProvider
 from provisioner.source.secrets import Vault, default_password_file
 
-if TYPE_CHECKING:  # runner.py imports this module
-    from provisioner.run.runner import RunRequest
-
-__all__ = ["Executor", "parse_executor", "run", "slices"]  # Executor lives in executor.py
-
-ARTIFACTS_KEPT = 20  # run directories kept in .state/runs/<env>/artifacts, as for local runs
 NODE_DEFAULTS = paths.REPO / "roles" / "execution_node" / "defaults" / "main.yml"
 
 
@@ -53,34 +48,6 @@ def node_paths() -> dict[str, str]:
     }
 
 
-# --- slicing ------------------------------------------------------------------------------------
-
-
-def slices(hosts_by_group: dict[str, list[str]], count: int) -> list[list[str]]:
-    """Split an environment's hosts into `count` slices, like AWX job slicing, but so that the
-    first slice holds the first host of every group: `run_once` tasks (database migrations) run
-    in that slice only (the others are told `provisioner_run_once_here: false`). The remaining
-    hosts go, group by group, to whichever slice is smallest. Deterministic: sorted input.
-    """
-    if count < 1:
-        raise InputError("at least one executor is needed")
-    taken: dict[str, int] = {}
-    for group in sorted(hosts_by_group):
-        members = sorted(hosts_by_group[group])
-        if members and members[0] not in taken:
-            taken[members[0]] = 0
-    result: list[list[str]] = [[] for _ in range(count)]
-    for host in taken:
-        result[0].append(host)
-    for group in sorted(hosts_by_group):
-        for host in sorted(hosts_by_group[group]):
-            if host not in taken:
-                smallest = min(range(count), key=lambda i: (len(result[i]), i))
-                taken[host] = smallest
-                result[smallest].append(host)
-    return [sorted(part) for part in result]
-
-
 # --- what a job carries -------------------------------------------------------------------------
 
 # The part of the repo a playbook run reads, copied into the job's project directory as it is.
@@ -91,16 +58,6 @@ PROJECT_PARTS = (
     "group_vars",
     "scripts/vault-password-client.py",
 )
-
-
-@dataclass(frozen=True)
-class Payload:
-    """Files a remote job needs beyond PROJECT_PARTS and the inventory, each at the path (relative
-    to the project) where the inventory and ansible.cfg look for it; extra vars for the rest."""
-
-    files: tuple[tuple[Path, str], ...] = ()
-    extravars: dict[str, str] = field(default_factory=dict)
-    password_file: str = ""  # the vault password among `files` (relative to the project)
 
 
 def payload(env_name: str, env: Environment, vault: Vault) -> Payload:
@@ -157,8 +114,6 @@ def _pack(request: RunRequest, job: Path) -> None:
 
 # --- running ------------------------------------------------------------------------------------
 
-Handle = Callable[[dict[str, Any]], bool]
-
 
 @dataclass
 class SliceOutcome:
@@ -186,11 +141,9 @@ def ssh_command(executor: Executor, remote: str) -> list[str]:
     ]  # fmt: skip
 
 
-def run(
-    request: RunRequest, private: Path, handle: Handle, cancel: Callable[[], bool] | None
-) -> tuple[str, int, Path]:
-    """Run the request on its executors, one slice each, in parallel; every event goes to
-    `handle` (one at a time). Returns (status, rc, artifacts directory)."""
+def run(request: RunRequest, private: Path, handle: Handle, cancel: Cancel | None) -> Ended:
+    """The remote backend: the request on its executors, one slice each, in parallel; every
+    event goes to `handle` (one at a time)."""
     run_id = uuid.uuid4().hex[:12]
     artifacts = private / "artifacts" / f"remote-{run_id}"
     lock = threading.Lock()
@@ -205,7 +158,7 @@ def run(
     threads = []
     for index, hosts in enumerate(parts):
         if request.slices and not hosts:  # more nodes than hosts: this one has nothing to do
-            outcomes[index].status, outcomes[index].rc = "successful", 0
+            outcomes[index].status, outcomes[index].rc = Status.SUCCESSFUL, 0
             continue
         threads.append(
             threading.Thread(
@@ -222,9 +175,10 @@ def run(
     cleanup_artifact_dir(str(private / "artifacts"), ARTIFACTS_KEPT)
     report_broken(outcomes, parts, serialized)
     statuses = {o.status for o in outcomes}
-    status = next((s for s in ("canceled", "timeout", "failed") if s in statuses), "successful")
+    order = (Status.CANCELED, Status.TIMEOUT, Status.FAILED)
+    status = next((s for s in order if s in statuses), Status.SUCCESSFUL)
     rc = max(o.rc for o in outcomes)
-    return status, rc, artifacts
+    return Ended(status, rc, artifacts)
 
 
 BROKEN = ("error", "unstarted")  # the job did not run (ssh, the node), as opposed to failed
@@ -247,7 +201,7 @@ def report_broken(
             data = {"host": host, "task": NODE_TASK, "res": {"msg": _why(outcome)}}
             handle({"event": "runner_on_unreachable", "event_data": data})
         handle({"event": "playbook_on_stats", "event_data": {"dark": dict.fromkeys(hosts, 1)}})
-        outcome.status, outcome.rc = "failed", 4  # ansible-playbook's rc for unreachable hosts
+        outcome.status, outcome.rc = Status.FAILED, 4  # ansible-playbook's rc for unreachable hosts
 
 
 def _why(outcome: SliceOutcome) -> str:
@@ -261,17 +215,12 @@ def _why(outcome: SliceOutcome) -> str:
 
 
 def _node_env(node_dir: str) -> dict[str, str]:
-    """What runner.ansible_env() is for a local run (host keys checked, the strategy), with the
-    node's paths."""
-    env = {
-        "ANSIBLE_CONFIG": f"{node_dir}/project/ansible.cfg",
-        "ANSIBLE_HOST_KEY_CHECKING": "True",
-    }
-    chosen = strategy.settings()
-    if "ANSIBLE_STRATEGY" in chosen:  # mitogen: the node's own copy (execution_node role)
-        env["ANSIBLE_STRATEGY_PLUGINS"] = node_paths()["strategy_plugins"]
-        env["ANSIBLE_STRATEGY"] = chosen["ANSIBLE_STRATEGY"]
-    return env
+    """What ansible_env() is for a local run, with the node's paths: its copy of the project's
+    ansible.cfg, and of mitogen's strategy plugins (execution_node role)."""
+    return ansible_env(
+        config=f"{node_dir}/project/ansible.cfg",
+        strategy_plugins=node_paths()["strategy_plugins"],
+    )
 
 
 def _vault_id(request: RunRequest, node_dir: str) -> list[str]:
@@ -308,7 +257,7 @@ class _Shared:
     request: RunRequest
     artifacts: Path
     handle: Handle
-    cancel: Callable[[], bool] | None
+    cancel: Cancel | None
     run_id: str
 
 
@@ -379,8 +328,8 @@ def _run_slice(shared: _Shared, index: int, hosts: tuple[str, ...], outcome: Sli
         outcome.status = str(processor.status)
         outcome.rc = _read_rc(artifacts / f"slice-{index}")
         if cancel is not None and cancel():
-            outcome.status = "canceled"
-        if outcome.status not in ("successful", "failed"):
+            outcome.status = Status.CANCELED
+        if outcome.status not in (Status.SUCCESSFUL, Status.FAILED):
             _clean_node(outcome.executor, node_dir)
     finally:
         stopped.set()
@@ -397,9 +346,7 @@ def _transmit(stream: IO[bytes], job: Path, kwargs: dict[str, Any]) -> None:
             stream.close()
 
 
-def _watch(
-    ssh: subprocess.Popen[bytes], cancel: Callable[[], bool] | None, stopped: threading.Event
-) -> None:
+def _watch(ssh: subprocess.Popen[bytes], cancel: Cancel | None, stopped: threading.Event) -> None:
     """End the ssh (and with it the worker and its playbook) when the run is canceled."""
     while not stopped.wait(0.5):
         if cancel is not None and cancel():

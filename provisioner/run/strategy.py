@@ -3,15 +3,16 @@ requirements.txt), else Ansible's own `linear`.
 
 Mitogen runs each task through one long-lived Python interpreter per host instead of copying and
 starting a module per task, which cuts a no-op task from ~0.3 s to ~0.1 s per host on our
-machines (../shared/notes/performance.md). It is optional: ansible-core marks third-party
-strategy plugins deprecated, so everything must keep working without it.
+machines. It is optional: ansible-core marks third-party strategy plugins deprecated, so
+everything must keep working without it.
 
     PROVISION_STRATEGY=auto     mitogen if installed, else linear (the default)
     PROVISION_STRATEGY=mitogen  the same, but say so when falling back
     PROVISION_STRATEGY=linear   Ansible's own
 
 The fault tests (a host stopped mid-run, a changed SSH host key, an unreachable host) pass with
-either; mitogen words a changed host key differently, which runner.py recognizes.
+either; mitogen words a changed host key differently, which the live display (cli/progress.py)
+recognizes.
 """
 
 from __future__ import annotations
