@@ -26,7 +26,7 @@ from provisioner.cli.progress import (
     run_detail,
     summary_table,
 )
-from provisioner.deploy import approval, fingerprint, gate, promotion, releases, verify
+from provisioner.deploy import approval, fingerprint, gate, promotion, releases, tasks, verify
 from provisioner.errors import (
     EXIT_DRIFT,
     EXIT_FAILED,
@@ -43,13 +43,13 @@ from provisioner.run import remote, strategy
 from provisioner.run.request import Payload, RunRequest, RunResult
 from provisioner.run.runner import run_playbook
 from provisioner.run.slicing import slices
+from provisioner.run.status import Status
 from provisioner.source import hostkeys, inventory, parity, secrets
 from provisioner.source.bundle import Bundle
 from provisioner.source.bundle import current as bundle_of
 from provisioner.source.executor import Executor, parse_executor
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, load_source
 
-PREFLIGHT_TASK = "Check the host's capacity"  # playbooks/site.yml
 LOCAL = "local"  # --executor local: run here even when the source names executors
 RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -184,7 +184,7 @@ def _ended(console: Console, env: str, run: Recorded, result: RunResult, verb: s
     if result.succeeded:
         console.print(f"[green]{env}: ok[/], {result.changed} tasks {verb} (run {run.run_id})")
         return EXIT_OK
-    short = [f for f in result.failures if f.task == PREFLIGHT_TASK and f.message]
+    short = [f for f in result.failures if f.task == tasks.PREFLIGHT.name and f.message]
     if short:
         for failure in short:
             console.print(f"[red]{failure.message}[/]")
@@ -246,7 +246,7 @@ def _after_deploy(
             done = _roll_back(
                 env_name, console, ctx, run, hosts=switched, reason="the apply failed"
             )
-            return EXIT_FAILED, releases.ROLLED_BACK if done.result.succeeded else None
+            return EXIT_FAILED, Status.ROLLED_BACK if done.result.succeeded else None
         return EXIT_FAILED, None
     if result.changed == 0:
         console.print(
@@ -276,17 +276,17 @@ def _gate_failed(
             f"[red]{env_name}: gate failed[/] (run {run.run_id}); this run did not switch the "
             "release, so there is nothing to roll back to"
         )
-        return releases.GATE_FAILED
+        return Status.GATE_FAILED
     done = _roll_back(
         env_name, console, ctx, run, hosts=switched, reason=f"the gate failed: {reason}"
     )
     if done.result.succeeded:
         console.print(f"[red]{env_name}: gate failed, release rolled back[/] (run {run.run_id})")
-        return releases.ROLLED_BACK
+        return Status.ROLLED_BACK
     console.print(
         f"[red]{env_name}: gate failed, and the rollback failed too[/] (run {run.run_id})"
     )
-    return releases.GATE_FAILED
+    return Status.GATE_FAILED
 
 
 def _run_gate(
@@ -349,7 +349,9 @@ def cmd_gate(args: argparse.Namespace, console: Console) -> int:
     now = releases.deployed(ctx.ledger, args.env)
     with ctx.recorded("gate", args.env, lock=True) as run:
         verdict = _run_gate(args.env, console, ctx, run, bundle=now.bundle, expected=now.releases)
-        run.finish_plain("successful" if verdict.passed else "failed", {"reason": verdict.reason})
+        run.finish_plain(
+            Status.SUCCESSFUL if verdict.passed else Status.FAILED, {"reason": verdict.reason}
+        )
     if now.bundle is None:
         console.print(f"• not a promotion source: {now.reason}")
     if verdict.passed:
@@ -511,7 +513,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     expected = releases.deployed(ctx.ledger, args.env).releases
     with ctx.recorded("verify", args.env, lock=False) as run:
         code = verify.run(args.env, ctx.env, junit_xml=args.junit_xml, expected_releases=expected)
-        status = "successful" if code == 0 else "failed"
+        status = Status.SUCCESSFUL if code == 0 else Status.FAILED
         run.finish_plain(status, {"pytest_exit_code": code})
     return code
 

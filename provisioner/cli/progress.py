@@ -17,6 +17,7 @@ from provisioner.ledger.ledger import RunDetail, RunSummary
 from provisioner.run.changes import Change
 from provisioner.run.events import DONE_EVENTS, failure_message, is_failure
 from provisioner.run.request import RunResult
+from provisioner.run.status import Status
 from provisioner.source.parity import Difference
 
 # What ssh says on a host key mismatch, and what mitogen's connection says instead.
@@ -210,13 +211,13 @@ def history_table(runs: list[RunSummary]) -> Table:
     table = Table(title="runs, newest first")
     for column in ("run", "kind", "env", "status", "who", "started (UTC)", "commit"):
         table.add_column(column)
-    styles = {
-        "successful": "green",
-        "failed": "red",
-        "refused": "red",
-        "canceled": "yellow",
-        "rolled-back": "yellow",
-        "gate-failed": "red",
+    styles: dict[str, str] = {
+        Status.SUCCESSFUL: "green",
+        Status.FAILED: "red",
+        Status.REFUSED: "red",
+        Status.CANCELED: "yellow",
+        Status.ROLLED_BACK: "yellow",
+        Status.GATE_FAILED: "red",
     }
     for run in runs:
         table.add_row(

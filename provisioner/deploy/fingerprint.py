@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner import paths
+from provisioner.deploy import tasks
 from provisioner.errors import ProvisionerError
 from provisioner.run.request import RunRequest, RunResult
 from provisioner.run.runner import run_playbook
@@ -20,7 +21,6 @@ from provisioner.source import parity
 from provisioner.source.model import LoadedSource
 
 PLAYBOOK = paths.PLAYBOOKS / "fingerprint.yml"
-REPORT_TASK = "Report the fingerprint"
 # A file that depends on these differs between environments by construction.
 INHERENT_DEPENDENCIES = {"inventory", "provisioner_environment", "vault_csapp_db_password"}
 
@@ -68,7 +68,10 @@ def collect(
 
     def handle(event: dict[str, Any]) -> None:
         data = event.get("event_data", {})
-        if event.get("event") == "runner_on_ok" and data.get("task") == REPORT_TASK:
+        if (
+            event.get("event") == "runner_on_ok"
+            and data.get("task") == tasks.FINGERPRINT_REPORT.name
+        ):
             reports[data["host"]] = shape(data["res"]["msg"])
         if on_event is not None:
             on_event(event)

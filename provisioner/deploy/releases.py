@@ -13,26 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner import paths
+from provisioner.deploy import tasks
 from provisioner.ledger.ledger import Ledger
 from provisioner.run.changes import Change
 from provisioner.run.request import EventCallback, RunRequest, RunResult
 from provisioner.run.runner import run_playbook
+from provisioner.run.status import Status
 
 PLAYBOOK = paths.PLAYBOOKS / "rollback.yml"
-SWITCH_TASK = "Switch the current release"  # roles/app/tasks/main.yml
-REPORT_TASK = "Report the release now running"  # roles/app/tasks/rollback.yml
 ROLLBACK = "rollback"  # ledger entry kind, and the kind of a rollback run
-
-# How runs that may change hosts ended, as the ledger records them.
-SUCCESSFUL = "successful"
-ROLLED_BACK = "rolled-back"  # an apply whose gate failed and whose release was switched back
-GATE_FAILED = "gate-failed"  # an apply whose gate failed, with nothing to roll back
-REFUSED = "refused"  # nothing ran
 
 
 def switched_hosts(changes: list[Change]) -> list[str]:
     """Hosts whose `current` release link this run moved."""
-    return sorted({c.host for c in changes if c.task == SWITCH_TASK})
+    return sorted({c.host for c in changes if c.task == tasks.RELEASE_SWITCH.name})
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,7 @@ def roll_back(
 
     def handle(event: dict[str, Any]) -> None:
         data = event.get("event_data", {})
-        if event.get("event") == "runner_on_ok" and data.get("task") == REPORT_TASK:
+        if event.get("event") == "runner_on_ok" and data.get("task") == tasks.RELEASE_REPORT.name:
             releases[str(data["host"])] = str(data["res"]["msg"])
         if on_event is not None:
             on_event(event)
@@ -86,14 +80,14 @@ class Deployed:
 def deployed(ledger: Ledger, env: str) -> Deployed:
     """The newest apply or rollback of `env` that changed something decides."""
     for run in ledger.runs(env=env, limit=200):
-        if run.kind not in {"apply", ROLLBACK} or run.status == REFUSED:
+        if run.kind not in {"apply", ROLLBACK} or run.status == Status.REFUSED:
             continue
         detail = ledger.show(run.run_id)
         rollbacks = [e for e in detail.entries if e.kind == ROLLBACK]
         if rollbacks:
             releases = dict(rollbacks[-1].payload.get("releases") or {})
             return Deployed(None, releases, f"{env} was rolled back by run {run.run_id}")
-        if run.kind == "apply" and run.status == SUCCESSFUL:
+        if run.kind == "apply" and run.status == Status.SUCCESSFUL:
             started = detail.started.payload
             return Deployed(dict(started.get("extra", {}).get("promotable") or {}), {}, "")
         return Deployed(None, {}, f"the last apply of {env} (run {run.run_id}) ended {run.status}")

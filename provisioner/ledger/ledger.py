@@ -47,6 +47,7 @@ import psycopg
 
 from provisioner import paths
 from provisioner.errors import InputError, LedgerError, LockedError
+from provisioner.run.status import Status
 
 ENV_URL = "PROVISION_LEDGER_URL"
 DEFAULT_FILE = "ledger.sqlite3"  # in paths.STATE
@@ -60,10 +61,6 @@ RUN_STARTED = "run-started"
 RUN_FINISHED = "run-finished"
 LOCK_RECOVERED = "lock-recovered"
 OWN_KINDS = frozenset({RUN_STARTED, RUN_FINISHED, LOCK_RECOVERED})
-
-# Statuses of runs without a run-finished entry (finished runs carry the status they were given).
-RUNNING = "running"
-ABANDONED = "abandoned"  # no finish and no live lock: the process died or never locked
 
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for the others
 PG_CONNECT_TIMEOUT = 10
@@ -827,7 +824,12 @@ class Ledger:
         else:
             lock = locks.get(started.env)
             ours = lock is not None and lock.run_id == started.run_id
-            status = RUNNING if ours and lock and self._stale(lock, now) is None else ABANDONED
+            # A run without a run-finished entry (finished runs carry the status they were given).
+            status = (
+                Status.RUNNING
+                if ours and lock and self._stale(lock, now) is None
+                else Status.ABANDONED
+            )
         return RunSummary(
             run_id=str(started.run_id),
             kind=str(payload.get("kind", "")),

@@ -20,6 +20,7 @@ from provisioner.errors import ApprovalError, LockedError
 from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import Ledger, Lock
 from provisioner.run.request import RunResult
+from provisioner.run.status import Status
 from provisioner.source.bundle import Bundle
 
 
@@ -64,7 +65,7 @@ class Recorded:
             try:
                 self.lock = self.ledger.acquire(self.env, self.identity, self.run_id)
             except LockedError as exc:
-                self._finish("refused", {}, [], {"reason": str(exc)})
+                self._finish(Status.REFUSED, {}, [], {"reason": str(exc)})
                 raise
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._on_signal)
@@ -87,17 +88,17 @@ class Recorded:
         """Record the run's end; `status` overrides the playbook's (e.g. rolled-back)."""
         if status is None:
             status = result.status
-            if status == "successful" and not result.succeeded:
-                status = "failed"
+            if status == Status.SUCCESSFUL and not result.succeeded:
+                status = Status.FAILED
         if self.cancel_requested():
-            status = "canceled"
+            status = Status.CANCELED
         stats = {host: vars(s) for host, s in result.hosts.items()}
         self._finish(status, stats, [c.as_dict() for c in result.changes], extra or {})
         return status
 
     def finish_plain(self, status: str, extra: dict[str, Any]) -> None:
         """For runs that are not playbooks (verify)."""
-        self._finish("canceled" if self.cancel_requested() else status, {}, [], extra)
+        self._finish(Status.CANCELED if self.cancel_requested() else status, {}, [], extra)
 
     def _finish(
         self,
@@ -120,11 +121,11 @@ class Recorded:
         try:
             if not self._finished:
                 status = (
-                    "canceled"
+                    Status.CANCELED
                     if isinstance(exc, KeyboardInterrupt)
-                    else "refused"
+                    else Status.REFUSED
                     if isinstance(exc, ApprovalError | LockedError)
-                    else "failed"
+                    else Status.FAILED
                 )
                 self._finish(status, {}, [], {"reason": str(exc) if exc else "no result"})
         finally:
