@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a local image from Debian's packages alone (no container registry here): debootstrap a
 # Debian root with systemd, sshd and python3, adjust it for life in a container, and
-# `podman import` it. Called by provisioner/localhosts.py (ensure_image), which passes the tag;
+# `podman import` it. Called by provisioner/hosts/localhosts.py (ensure_image), which passes the tag;
 # CONTAINERS_CONF must point at hosts/containers.conf. What differs between images is given in
 # the environment (localhosts.Image says what each image is made of):
 #   SUITE           Debian release (default bookworm: the test hosts)

@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner import paths
-from provisioner.cli.progress import (
-    LiveProgress,
+from provisioner.cli.progress import LiveProgress
+from provisioner.cli.tables import (
     diff_table,
     fingerprint_table,
     gate_table,
@@ -216,9 +216,7 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
             console.print(f"• plan {granted.plan_id}, approved by {granted.approver}")
         result = _run_site(args, console, ctx, run, check=False, start_hosts=True)
         if granted is not None and result.succeeded:
-            ctx.ledger.append(
-                approval.PLAN_APPLIED, args.env, {"plan_id": granted.plan_id}, run.run_id
-            )
+            run.attach(approval.PLAN_APPLIED, {"plan_id": granted.plan_id})
         code = _ended(console, args.env, run, result, "changed")
         if run.cancel_requested() or code == EXIT_PREFLIGHT:
             run.finish(result)
@@ -309,7 +307,7 @@ def _run_gate(
             expected_releases=expected,
             on_event=live.on_event,
         )
-    ctx.ledger.append(gate.GATE, env_name, {**verdict.as_dict(), "bundle": bundle}, run.run_id)
+    run.attach(gate.GATE, {**verdict.as_dict(), "bundle": bundle})
     console.print(gate_table(env_name, verdict.as_dict()))
     return verdict
 
@@ -334,7 +332,7 @@ def _roll_back(
             on_event=live.on_event,
             cancel=run.cancel_requested,
         )
-    ctx.ledger.append(releases.ROLLBACK, env_name, {"reason": reason, **done.as_dict()}, run.run_id)
+    run.attach(releases.ROLLBACK, {"reason": reason, **done.as_dict()})
     now = ", ".join(f"{host} {release}" for host, release in done.releases.items())
     if done.result.succeeded:
         console.print(f"[yellow]• rolled back, healthy again: {now}[/]")
@@ -422,16 +420,14 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         result = _run_site(args, console, ctx, run, check=True, start_hosts=True)
         run.finish(result)
         if result.succeeded:
-            ctx.ledger.append(
+            run.attach(
                 approval.PLAN,
-                args.env,
                 {
                     "plan_id": run.run_id,
                     "planner": run.identity,
                     "bundle": ctx.bundle.as_dict(),
                     "changes": [c.as_dict() for c in result.changes],
                 },
-                run.run_id,
             )
     print_changes(console, result.changes)
     code = _ended(console, args.env, run, result, "would change")

@@ -82,6 +82,11 @@ class Recorded:
         """130 for Ctrl-C, 143 for SIGTERM: what a shell reports for a process they ended."""
         return 128 + (self.signal or 0)
 
+    def attach(self, kind: str, payload: dict[str, Any]) -> None:
+        """An entry of this run beyond its start and finish (a plan, a gate's verdict, a
+        rollback): every entry a run writes goes through its Recorded."""
+        self.ledger.append(kind, self.env, payload, self.run_id)
+
     def finish(
         self, result: RunResult, extra: dict[str, Any] | None = None, status: str | None = None
     ) -> str:
