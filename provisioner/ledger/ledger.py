@@ -402,8 +402,12 @@ class Store(ABC):
     def read(self) -> AbstractContextManager[Tx]:
         """A read-only transaction that sees one consistent state."""
 
-    @abstractmethod
-    def create_schema(self) -> None: ...
+    def create_schema(self) -> None:
+        """The tables, if missing: the same SQL for every backend (`?` placeholders)."""
+        with self.write() as tx:
+            for statement in SCHEMA:
+                tx.change(statement)
+            tx.change(SEED_HEAD, GENESIS)
 
     @abstractmethod
     def reopen(self) -> Store:
@@ -455,12 +459,6 @@ class SQLiteStore(Store):
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("BEGIN")
-
-    def create_schema(self) -> None:
-        with self.write() as tx:
-            for statement in SCHEMA:
-                tx.change(statement)
-            tx.change(SEED_HEAD, GENESIS)
 
     def reopen(self) -> SQLiteStore:
         return SQLiteStore(self.path)
@@ -542,12 +540,6 @@ class PostgresStore(Store):
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-
-    def create_schema(self) -> None:
-        with self.write() as tx:
-            for statement in SCHEMA:
-                tx.change(statement)
-            tx.change(SEED_HEAD, GENESIS)
 
     def reopen(self) -> PostgresStore:
         return PostgresStore(self._url)
