@@ -55,8 +55,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.bigsource import write_big_source
-from provisioner import inventory, paths, runner, secrets, strategy
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.run import strategy
+from provisioner.run.ansible_env import ansible_env
+from provisioner.source import inventory, secrets
+from provisioner.source.model import load_source
 
 ENV = "bench"
 SUBNET = "198.18.64.0/24"  # inside 198.18.0.0/15, apart from every shipped environment's
@@ -198,7 +201,7 @@ class Bench:
         if variant == "stock":
             environ = {**plain, "ANSIBLE_CONFIG": str(stock_config(self.work))}
         else:
-            environ = {**plain, **runner.ansible_env(self.strategy)}
+            environ = {**plain, **ansible_env(self.strategy)}
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
             "-i",

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Build a local image from Debian's packages alone (no container registry here): debootstrap a
 # Debian root with systemd, sshd and python3, adjust it for life in a container, and
-# `podman import` it. Called by provisioner/localhosts.py (ensure_image), which passes the tag;
+# `podman import` it. Called by provisioner/hosts/localhosts.py (ensure_image), which passes the tag;
 # CONTAINERS_CONF must point at hosts/containers.conf. What differs between images is given in
 # the environment (localhosts.Image says what each image is made of):
 #   SUITE           Debian release (default bookworm: the test hosts)
 #   EXTRA_PACKAGES  comma-separated packages on top of the base set
 #   KIND            the image's io.provisioner.image label (default host)
-#   APT_CACHE_URL   the package cache on the controller (provisioner/pkgcache.py), http://ADDR:PORT;
+#   APT_CACHE_URL   the package cache on the controller (provisioner/hosts/pkgcache.py), http://ADDR:PORT;
 #                   apt in the image asks it while it answers and goes to the mirror when not
 # and, not part of the image: http_proxy, for debootstrap to fetch through that cache.
 set -euo pipefail

@@ -1,7 +1,7 @@
 """Load for the post-deploy gate: the customer-service API's read paths, as users hit them.
 
 Read-only on purpose: the gate may run against prod, so nothing here creates data (never
-POST /tickets). POST /answer only computes a reply. Run by provisioner.loadgate, or by hand:
+POST /tickets). POST /answer only computes a reply. Run by provisioner.deploy.loadgate, or by hand:
 `locust -f loadtest/locustfile.py --host http://HOST`.
 """
 

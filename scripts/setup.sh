@@ -23,7 +23,7 @@ if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}" >&2
   # Packages must not start their system services: apt-cacher-ng's would listen on every
   # address of this machine; the tool starts its own instance when it needs one
-  # (provisioner/pkgcache.py), on an address only local hosts reach.
+  # (provisioner/hosts/pkgcache.py), on an address only local hosts reach.
   no_start=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     no_start=/usr/sbin/policy-rc.d

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import inventory, paths
+from provisioner import paths
 from provisioner.cli import main
 from provisioner.errors import EXIT_INPUT
+from provisioner.source import inventory
 
 TESTS = Path(__file__).resolve().parent
 FIXTURE_SOURCE = TESTS / "fixtures" / "source.yml"
@@ -96,7 +97,7 @@ def inventories_guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inve
 @pytest.fixture
 def inventories_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the committed inventories/ that the code under test reads and writes instead.
-    (provisioner.inventory reaches the directory as paths.INVENTORIES: one module, one patch.)"""
+    (source.inventory reaches the directory as paths.INVENTORIES: one module, one patch.)"""
     assert vars(inventory)["paths"] is paths
     copy = tmp_path / "inventories"
     shutil.copytree(paths.INVENTORIES, copy, symlinks=True)

@@ -77,7 +77,7 @@ class Asked:
         self.url = url
 
     def __getattr__(self, name: str) -> Any:
-        from provisioner.ledger import open_ledger  # noqa: PLC0415
+        from provisioner.ledger.ledger import open_ledger  # noqa: PLC0415
 
         def ask(*args: Any, **kwargs: Any) -> Any:
             with open_ledger(self.url) as book:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from provisioner import approval
-from provisioner.bundle import Bundle
+from provisioner.deploy import approval
 from provisioner.errors import ApprovalError
-from provisioner.ledger import Entry
+from provisioner.ledger.ledger import Entry
+from provisioner.source.bundle import Bundle
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 BUNDLE = Bundle(commit="c1", inventory_hash="i1", roles_hash="r1")

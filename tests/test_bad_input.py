@@ -17,7 +17,8 @@ import pytest
 import yaml
 from conftest import FIXTURE_SOURCE, InventoriesGuard, Result, assert_one_error, run_cli
 
-from provisioner import paths, yamlfile
+from provisioner import paths
+from provisioner.source import yamlfile
 
 BAD_SOURCES = Path(__file__).resolve().parent / "bad_sources"
 EXPECTED: dict[str, dict[str, object]] = yaml.safe_load(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.changes import from_event
+from provisioner.run.changes import from_event
 
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified"
 

@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 from conftest import InventoriesGuard, assert_one_error, run_cli
 
-from provisioner import commands, inventory, localhosts, paths, verify
+from provisioner import paths
+from provisioner.cli import commands
+from provisioner.deploy import verify
 from provisioner.errors import EXIT_INPUT
+from provisioner.hosts import localhosts
+from provisioner.source import inventory
 
 KNOWN = "qa, staging, prod"
 

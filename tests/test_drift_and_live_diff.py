@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from hostrun import provision
 
-from provisioner import localhosts
+from provisioner.hosts import localhosts
 
 pytestmark = pytest.mark.hosts
 

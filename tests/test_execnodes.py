@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from conftest import assert_one_error, run_cli
 
-from provisioner import execnodes, localhosts, remote
 from provisioner.errors import InputError, ProvisionerError
-from provisioner.model import Environment, Host, LocalProvider, SshProvider
-from provisioner.remote import Executor
+from provisioner.hosts import execnodes, localhosts
+from provisioner.run import remote
+from provisioner.source.executor import Executor
+from provisioner.source.model import Environment, Host, LocalProvider, SshProvider
 
 
 def local_env(subnet: str, hosts: int) -> Environment:

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from hostrun import Asked, converged_with_ledger, provision, start_apply
 
-from provisioner import localhosts, paths, secrets
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.hosts import localhosts
+from provisioner.source import secrets
+from provisioner.source.model import load_source
 
 pytestmark = pytest.mark.hosts
 

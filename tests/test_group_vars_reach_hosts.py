@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from provisioner import paths
-from provisioner.model import load_source
+from provisioner.source.model import load_source
 
 SOURCE = load_source(paths.DEFAULT_SOURCE)
 ENVIRONMENTS = list(SOURCE.source.environments)

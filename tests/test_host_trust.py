@@ -12,8 +12,10 @@ import pytest
 import yaml
 from hostrun import provision
 
-from provisioner import hostkeys, localhosts, paths
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.hosts import localhosts
+from provisioner.source import hostkeys
+from provisioner.source.model import load_source
 
 pytestmark = pytest.mark.hosts
 

@@ -18,9 +18,10 @@ from conftest import FIXTURE_SOURCE
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from provisioner import inventory, paths
+from provisioner import paths
 from provisioner.errors import InputError
-from provisioner.model import load_source
+from provisioner.source import inventory
+from provisioner.source.model import load_source
 
 SETTINGS = settings(
     max_examples=200,

@@ -18,9 +18,10 @@ import pytest
 import yaml
 from conftest import FIXTURE_SOURCE, TESTS, InventoriesGuard, run_cli, snapshot
 
-from provisioner import inventory, paths
+from provisioner import paths
 from provisioner.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
-from provisioner.model import LoadedSource, load_source
+from provisioner.source import inventory
+from provisioner.source.model import LoadedSource, load_source
 
 GOLDEN = TESTS / "golden"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"

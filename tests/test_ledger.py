@@ -24,9 +24,10 @@ import psycopg
 import pytest
 from ledger_server import PostgresServer, free_port
 
-from provisioner import identity, ledger, paths
+from provisioner import paths
 from provisioner.errors import EXIT_FAILED, InputError, LedgerError, LockedError
-from provisioner.ledger import (
+from provisioner.ledger import identity, ledger
+from provisioner.ledger.ledger import (
     LOCK_RECOVERED,
     MASK,
     Ledger,

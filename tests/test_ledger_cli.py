@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
-from provisioner.ledger import open_ledger
+from provisioner.ledger.ledger import open_ledger
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import loadgate, paths
+from provisioner import paths
+from provisioner.deploy import loadgate
+from provisioner.deploy.loadgate import LoadResult, Thresholds, judge, parse_stats
 from provisioner.errors import InputError, ProvisionerError
-from provisioner.loadgate import LoadResult, Thresholds, judge, parse_stats
 
 URL = "http://127.0.0.1:8080"
 LOOSE = Thresholds(users=1, spawn_rate=1, duration_s=1, p95_ms=300, max_error_rate=0.01)

@@ -18,7 +18,7 @@ from conftest import FIXTURE_SOURCE
 
 from provisioner import paths
 from provisioner.errors import InputError
-from provisioner.model import (
+from provisioner.source.model import (
     FIRST_HOST_OFFSET,
     LOCAL_RANGE,
     LoadedSource,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from hostrun import provision
 
-from provisioner import localhosts, pkgcache
+from provisioner.hosts import localhosts, pkgcache
 
 pytestmark = pytest.mark.hosts
 

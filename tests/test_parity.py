@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import parity, paths
+from provisioner import paths
 from provisioner.cli import main
 from provisioner.errors import InputError
-from provisioner.model import load_source
+from provisioner.source import parity
+from provisioner.source.model import load_source
 
 SOURCE = paths.DEFAULT_SOURCE
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURE_SOURCE
 
-from provisioner import inventory, localhosts, paths, pkgcache
-from provisioner.model import CONTROLLER_RANGE, LOCAL_RANGE, load_source
+from provisioner import paths
+from provisioner.hosts import localhosts, pkgcache
+from provisioner.source import inventory
+from provisioner.source.model import CONTROLLER_RANGE, LOCAL_RANGE, load_source
 
 
 def test_the_cache_listens_in_the_controllers_reserved_range() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from provisioner import promotion
-from provisioner.bundle import Bundle
+from provisioner.deploy import promotion
 from provisioner.errors import ApprovalError
-from provisioner.ledger import Entry
-from provisioner.model import Capacity, Environment, Host, LocalProvider
+from provisioner.ledger.ledger import Entry
+from provisioner.source.bundle import Bundle
+from provisioner.source.model import Capacity, Environment, Host, LocalProvider
 
 BUNDLE = promotion.promotable(Bundle("c0ffee" * 6, "inv", "roles1"), "1.1.0")
 

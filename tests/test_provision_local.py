@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from hostrun import provision
 
-from provisioner import localhosts, paths
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.hosts import localhosts
+from provisioner.source.model import load_source
 
 pytestmark = pytest.mark.hosts
 

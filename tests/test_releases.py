@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from hostrun import Asked, provision, sqlite_url
 
-from provisioner import localhosts, paths
+from provisioner import paths
+from provisioner.hosts import localhosts
 
 pytestmark = pytest.mark.hosts
 

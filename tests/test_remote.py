@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 from conftest import FIXTURE_SOURCE
 
-from provisioner import hostkeys, localhosts, paths, remote, secrets
+from provisioner import paths
 from provisioner.errors import HostError, InputError
-from provisioner.executor import Executor, parse_executor
-from provisioner.model import load_source
-from provisioner.runner import RunRequest, run_playbook
+from provisioner.hosts import localhosts
+from provisioner.run import remote, slicing
+from provisioner.run.request import Payload, RunRequest
+from provisioner.run.runner import run_playbook
+from provisioner.source import hostkeys, secrets
+from provisioner.source.executor import Executor, parse_executor
+from provisioner.source.model import load_source
 
 
 @pytest.mark.parametrize(
@@ -43,11 +47,11 @@ STAGING = {"app": ["s-app-1", "s-app-2"], "db": ["s-db-1"], "web": ["s-web-1"]}
 
 
 def test_one_slice_is_every_host() -> None:
-    assert remote.slices(STAGING, 1) == [["s-app-1", "s-app-2", "s-db-1", "s-web-1"]]
+    assert slicing.slices(STAGING, 1) == [["s-app-1", "s-app-2", "s-db-1", "s-web-1"]]
 
 
 def test_the_first_slice_holds_every_groups_first_host() -> None:
-    parts = remote.slices(STAGING, 2)
+    parts = slicing.slices(STAGING, 2)
     assert parts == [["s-app-1", "s-db-1", "s-web-1"], ["s-app-2"]]
 
 
@@ -58,7 +62,7 @@ def test_slices_cover_every_host_once_and_stay_balanced() -> None:
         "web": [f"web-{i}" for i in range(6)],
     }
     for count in (2, 3, 5):
-        parts = remote.slices(groups, count)
+        parts = slicing.slices(groups, count)
         every = [host for part in parts for host in part]
         assert sorted(every) == sorted(h for hosts in groups.values() for h in hosts)
         assert len(every) == len(set(every))
@@ -67,7 +71,7 @@ def test_slices_cover_every_host_once_and_stay_balanced() -> None:
 
 
 def test_more_slices_than_hosts_leaves_some_empty() -> None:
-    assert remote.slices({"app": ["a"]}, 3) == [["a"], [], []]
+    assert slicing.slices({"app": ["a"]}, 3) == [["a"], [], []]
 
 
 QA_HEADER = "  qa:\n    description: integration tests on every change\n"
@@ -122,7 +126,7 @@ def test_slices_after_the_first_skip_run_once_work(tmp_path: Path) -> None:
     # the secrets travel to where the inventory looks: no override of their path remotely
     assert first["cmdline"] == "--check --diff"
     carried_at = ".state/vault/staging.password"  # a path, not a password
-    carrying = RunRequest(env="staging", payload=remote.Payload(password_file=carried_at))
+    carrying = RunRequest(env="staging", payload=Payload(password_file=carried_at))
     assert remote.job_kwargs(carrying, 0, (), tmp_path, "/run/x/1")["cmdline"] == (
         "--vault-id staging@/run/x/1/project/.state/vault/staging.password"
     )

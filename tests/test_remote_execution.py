@@ -17,8 +17,12 @@ from typing import Any
 import pytest
 from hostrun import Asked, provision, sqlite_url, start_apply
 
-from provisioner import localhosts, paths, remote, secrets
-from provisioner.model import load_source
+from provisioner import paths
+from provisioner.hosts import localhosts
+from provisioner.run import remote
+from provisioner.source import secrets
+from provisioner.source.executor import parse_executor
+from provisioner.source.model import load_source
 
 pytestmark = pytest.mark.hosts
 
@@ -35,7 +39,7 @@ def hosts() -> list[str]:
 
 def on_node(url: str, command: str) -> str:
     done = subprocess.run(
-        remote.ssh_command(remote.parse_executor(url), command),
+        remote.ssh_command(parse_executor(url), command),
         capture_output=True,
         text=True,
         check=True,
@@ -105,7 +109,7 @@ def test_a_run_through_an_execution_node_is_recorded_like_a_local_one(
 
 
 def test_the_job_leaves_no_secret_on_the_node_or_in_the_artifacts(nodes: list[str]) -> None:
-    node = remote.parse_executor(nodes[0])
+    node = parse_executor(nodes[0])
     jobs = remote.node_paths()["jobs"]
     assert on_node(nodes[0], f"ls -A {jobs}").split() == []  # `worker --delete` removed it
     vault = secrets.vault_for(ENV, load_source(paths.DEFAULT_SOURCE).environment(ENV))

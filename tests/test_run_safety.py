@@ -7,7 +7,7 @@ import signal
 import pytest
 from hostrun import Asked, converged_with_ledger, provision, start_apply
 
-from provisioner.ledger import open_ledger
+from provisioner.ledger.ledger import open_ledger
 
 pytestmark = pytest.mark.hosts
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from provisioner.runner import HostStats, host_stats
+from provisioner.run.events import host_stats
+from provisioner.run.request import HostStats
 
 
 def test_ansible_stats_become_per_host_counts() -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import paths, secrets
+from provisioner import paths
 from provisioner.cli import main
 from provisioner.errors import InputError, LedgerError
-from provisioner.model import load_source
+from provisioner.source import secrets
+from provisioner.source.model import load_source
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +119,8 @@ def test_an_unreachable_ledger_stops_an_apply_before_any_host_starts(
     def must_not_start(*_: object, **__: object) -> None:
         raise AssertionError("hosts were started although the ledger is unreachable")
 
-    monkeypatch.setattr("provisioner.localhosts.up", must_not_start)
-    monkeypatch.setattr("provisioner.commands.run_playbook", must_not_start)
+    monkeypatch.setattr("provisioner.hosts.localhosts.up", must_not_start)
+    monkeypatch.setattr("provisioner.cli.commands.run_playbook", must_not_start)
     monkeypatch.setenv("PROVISION_LEDGER_URL", "postgresql://u:pw-SENTINEL@127.0.0.1:1/x")
     assert main(["qa"]) == LedgerError.exit_code
     err = capsys.readouterr().err

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from provisioner import paths, strategy
+from provisioner import paths
 from provisioner.errors import InputError
+from provisioner.run import strategy
 
 
 def test_mitogen_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,7 +44,9 @@ def test_an_unknown_strategy_is_an_input_error(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize(("wanted", "warned"), [("auto", False), ("mitogen", True)])
 def test_falls_back_to_linear_without_mitogen(wanted: str, warned: bool) -> None:
     # A real Python without the venv's packages (-S: no site-packages), not a patched import.
-    probe = "from provisioner import strategy; import json; print(json.dumps(strategy.settings()))"
+    probe = (
+        "from provisioner.run import strategy; import json; print(json.dumps(strategy.settings()))"
+    )
     done = subprocess.run(
         [sys.executable, "-S", "-c", probe],
         env={**os.environ, "PYTHONPATH": str(paths.REPO), strategy.SWITCH: wanted},

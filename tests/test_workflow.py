@@ -27,7 +27,7 @@ import jsonschema
 import pytest
 import yaml
 
-from provisioner import secrets
+from provisioner.source import secrets
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "provision.yml"
@@ -318,7 +318,7 @@ def test_vault_password_files_are_the_ones_the_tool_reads(
                 assert step["env"]["VAULT_PASSWORD"] == secret, name
                 assert run.index("umask 077") < run.index(">"), f"{name}: file made before umask"
                 assert '"$RUNNER_TEMP/' in run, name
-                # The name provisioner.secrets really reads for that environment:
+                # The name provisioner.source.secrets really reads for that environment:
                 monkeypatch.setenv(variable, str(tmp_path / "pw"))
                 assert secrets.password_file(env_name) == tmp_path / "pw"
         assert written == wanted, f"job {name} writes vault files for {written}, needs {wanted}"

@@ -1,0 +1,80 @@
+"""The approval gate before an environment marked `approval_required` (prod) is changed.
+
+An apply goes ahead only with an approval that
+  - exists, for a plan of this environment,
+  - was given by someone other than the person applying,
+  - is younger than the environment's approval_max_age_hours,
+  - is for a plan whose bundle (commit, inventory, roles) is exactly what would run now,
+  - has not been used by an earlier successful apply.
+Each refusal says which of these failed. Pure: the caller passes the ledger entries in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from provisioner.errors import ApprovalError
+from provisioner.ledger.ledger import Entry
+from provisioner.source.bundle import Bundle
+
+PLAN = "plan"  # ledger entry kinds
+APPROVAL = "approval"
+PLAN_APPLIED = "plan-applied"
+
+
+@dataclass(frozen=True)
+class Granted:
+    plan_id: str
+    approver: str
+
+
+def check(
+    env: str,
+    *,
+    applier: str,
+    now: datetime,
+    max_age: timedelta,
+    bundle: Bundle,
+    approvals: list[Entry],
+    plans: dict[str, Entry],
+    applied_plans: set[str],
+) -> Granted:
+    if not approvals:
+        raise ApprovalError(
+            f"{env} needs an approved plan: run `provision.py plan {env}`, then someone else "
+            f"runs `provision.py approve {env} PLAN_ID`"
+        )
+    approval = approvals[-1]  # the newest one decides
+    plan_id = str(approval.payload["plan_id"])
+    approver = str(approval.payload["approver"])
+    plan = plans.get(plan_id)
+    if plan is None:
+        raise ApprovalError(
+            f"{env}: approval {approval.id} names plan {plan_id}, not in the ledger"
+        )
+    if approver == applier:
+        raise ApprovalError(
+            f"{env}: plan {plan_id} was approved by {approver}, who is applying it; "
+            "an approval must come from someone else (self-approval)"
+        )
+    age = now - datetime.fromisoformat(approval.at)
+    if age > max_age:
+        raise ApprovalError(
+            f"{env}: the approval of plan {plan_id} by {approver} expired "
+            f"({_hours(age)} old, the limit is {_hours(max_age)}); plan and approve again"
+        )
+    planned = Bundle(**{k: str(plan.payload["bundle"][k]) for k in Bundle.__dataclass_fields__})
+    changed = bundle.differences(planned)
+    if changed:
+        raise ApprovalError(
+            f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
+            f"{'; '.join(changed)}; plan and approve again"
+        )
+    if plan_id in applied_plans:
+        raise ApprovalError(f"{env}: plan {plan_id} was already applied; plan and approve again")
+    return Granted(plan_id=plan_id, approver=approver)
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"

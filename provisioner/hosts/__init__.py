@@ -1,0 +1,2 @@
+"""Machines this checkout starts itself: local podman hosts (localhosts) and execution nodes
+(execnodes)."""

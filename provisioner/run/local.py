@@ -1,0 +1,32 @@
+"""The local backend: ansible-runner runs the playbook on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ansible_runner
+
+from provisioner import paths
+from provisioner.run.ansible_env import ansible_env
+from provisioner.run.request import ARTIFACTS_KEPT, Cancel, Ended, Handle, RunRequest
+
+
+def run(request: RunRequest, private: Path, handle: Handle, cancel: Cancel | None) -> Ended:
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(paths.REPO),
+        playbook=str(request.playbook),
+        inventory=request.inventory or str(paths.INVENTORIES / request.env),
+        envvars=ansible_env(),
+        cmdline=request.cmdline() or None,
+        limit=request.limit,
+        forks=request.forks,
+        extravars=request.extravars or None,
+        verbosity=request.verbosity or None,
+        quiet=True,
+        event_handler=handle,
+        cancel_callback=cancel,
+        suppress_env_files=True,  # env files would hold the command line and passwords
+        rotate_artifacts=ARTIFACTS_KEPT,
+    )
+    return Ended(runner.status, runner.rc, Path(runner.config.artifact_dir))

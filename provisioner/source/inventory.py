@@ -1,0 +1,219 @@
+"""Generate per-environment inventories from the source of truth.
+
+`render` is pure (model in, file contents out) and deterministic: groups and hosts are sorted,
+so the same source always gives the same bytes. `write` replaces files atomically, after every
+environment has rendered, so an error leaves inventories/ as it was. `check` compares.
+
+Layout of one environment:
+    inventories/<env>/hosts.yml     hosts, groups, per-environment values, connection settings
+    inventories/<env>/group_vars -> ../../group_vars   the shared values, written once
+Ansible reads group_vars/ only next to an inventory source or a playbook; the link is how the
+root group_vars/ reaches every environment.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioner import paths
+from provisioner.source import parity, secrets, sharedvars
+from provisioner.source.model import Environment, LoadedSource, LocalProvider, SshProvider
+
+GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
+# Local hosts are recreated at will, so their host keys change: checking them means nothing.
+LOCAL_KEY = "{{ inventory_dir | dirname | dirname }}/.state/ssh/id_ed25519"
+# The public half of whichever key the tool connects with.
+DEPLOY_KEY = (
+    "{{ lookup('ansible.builtin.file', (ansible_ssh_private_key_file | expanduser) ~ '.pub') }}"
+)
+LOCAL_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one environment's inventory directory must hold."""
+
+    env: str
+    files: dict[str, str]  # name -> content
+    links: dict[str, str]  # name -> link target
+
+    @property
+    def directory(self) -> Path:
+        return paths.INVENTORIES / self.env
+
+
+def header(loaded: LoadedSource) -> str:
+    return f"# generated from {paths.display(loaded.path)} - do not edit\n"
+
+
+def render(loaded: LoadedSource, env_name: str) -> Generated:
+    env = loaded.source.environments[env_name]
+    children: dict[str, Any] = {}
+    addresses = env.addresses()
+    for group in sorted(loaded.source.groups):
+        entry: dict[str, Any] = {
+            "hosts": {host: _host_vars(env, host, addresses) for host in env.hosts_in(group)}
+        }
+        if env.vars.get(group):
+            entry["vars"] = dict(sorted(env.vars[group].items()))
+        children[group] = entry
+    inventory = {"all": {"vars": _all_vars(env_name, env), "children": children}}
+    body = yaml.dump(
+        inventory,
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),  # libyaml: same text, faster
+        sort_keys=False,
+        default_flow_style=False,
+        width=100,
+    )
+    return Generated(
+        env=env_name,
+        files={"hosts.yml": header(loaded) + "---\n" + body},
+        links={"group_vars": GROUP_VARS_LINK},
+    )
+
+
+def _host_vars(env: Environment, host: str, addresses: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"ansible_host": addresses[host]}
+    minimums = env.minimums(host)
+    if minimums:  # checked by the pre-flight play of site.yml
+        values["provisioner_min_capacity"] = minimums
+    return values
+
+
+def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "provisioner_environment": env_name,
+        "provisioner_provider": env.provider.kind,
+    }
+    if isinstance(env.provider, LocalProvider):
+        values.update(
+            ansible_user="root",
+            # Resolved by Ansible, so the inventory works from any working directory.
+            ansible_ssh_private_key_file=LOCAL_KEY,
+            ansible_ssh_common_args=LOCAL_SSH_ARGS,
+            # The same, said the way every connection plugin reads it (mitogen ignores the ssh
+            # arguments above when deciding whether to check keys).
+            ansible_host_key_checking=False,
+        )
+    elif isinstance(env.provider, SshProvider):
+        values.update(
+            ansible_user=env.provider.user,
+            ansible_ssh_private_key_file=env.provider.key,
+            ansible_port=env.provider.port,
+            ansible_host_key_checking=True,
+            # Real servers: host keys are checked against the reviewed known_hosts/<env>
+            # (`provision.py trust ENV`), never accepted blindly.
+            ansible_ssh_common_args=(
+                "-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
+                + "{{ inventory_dir | dirname | dirname }}"
+                + f"/known_hosts/{env_name}"
+            ),
+        )
+    # The vault-encrypted secrets, loaded by the plays that need them (see secrets.py).
+    values[secrets.SECRETS_VAR] = "{{ inventory_dir | dirname | dirname }}/" + (
+        secrets.inventory_file(env_name, env)
+    )
+    values["provisioner_deploy_keys"] = [DEPLOY_KEY]
+    values.update(sorted(env.vars.get("all", {}).items()))
+    return values
+
+
+def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Generated]:
+    names = envs or list(loaded.source.environments)
+    sharedvars.check_no_overlap(loaded, sharedvars.load())
+    parity.enforce(loaded)
+    for name in names:
+        loaded.environment(name)  # unknown names are an input error before anything is written
+    return [render(loaded, name) for name in names]
+
+
+def write(generated: list[Generated]) -> list[Path]:
+    """Write every file whose content differs; returns the paths that changed."""
+    changed: list[Path] = []
+    for gen in generated:
+        gen.directory.mkdir(parents=True, exist_ok=True)
+        for name, content in gen.files.items():
+            target = gen.directory / name
+            if _read(target) != content:
+                _atomic_write(target, content)
+                changed.append(target)
+        for name, link in gen.links.items():
+            target = gen.directory / name
+            if not (target.is_symlink() and os.readlink(target) == link):
+                _atomic_link(target, link)
+                changed.append(target)
+    return changed
+
+
+def check(generated: list[Generated]) -> list[str]:
+    """Differences between what is on disk and what the source produces now."""
+    problems: list[str] = []
+    for gen in generated:
+        for name, content in gen.files.items():
+            target = gen.directory / name
+            current = _read(target)
+            if current is None:
+                problems.append(f"{paths.display(target)}: missing")
+            elif current != content:
+                problems.append(f"{paths.display(target)}: differs from what the source produces")
+        for name, link in gen.links.items():
+            target = gen.directory / name
+            if not (target.is_symlink() and os.readlink(target) == link):
+                problems.append(f"{paths.display(target)}: must be a link to {link}")
+        for extra in sorted(_unexpected(gen)):
+            problems.append(f"{paths.display(gen.directory / extra)}: not generated; remove it")
+        if gen.env not in vault_ids():
+            problems.append(
+                f"ansible.cfg: vault_identity_list has no `{gen.env}@scripts/"
+                "vault-password-client.py`: Ansible could not open its secrets"
+            )
+    return problems
+
+
+def vault_ids() -> set[str]:
+    """The vault ids ansible.cfg asks the vault client for."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(paths.ANSIBLE_CFG)
+    listed = config.get("defaults", "vault_identity_list", fallback="")
+    return {entry.split("@", 1)[0].strip() for entry in listed.split(",") if "@" in entry}
+
+
+def _unexpected(gen: Generated) -> set[str]:
+    if not gen.directory.is_dir():
+        return set()
+    return {p.name for p in gen.directory.iterdir()} - set(gen.files) - set(gen.links)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
+        return None
+
+
+def _atomic_write(target: Path, content: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_link(target: Path, link: str) -> None:
+    tmp = target.parent / f".{target.name}.tmp-link"
+    tmp.unlink(missing_ok=True)
+    os.symlink(link, tmp)
+    os.replace(tmp, target)
