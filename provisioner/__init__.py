@@ -4,8 +4,9 @@ The package is layered; a module imports only from its own subpackage and from t
 below it, never from above (tests/test_layout.py checks it, function-level imports included):
 
     cli       the front end: arguments, one thin handler per command, what the console shows
-    deploy    the parts of a deploy: approval, promotion, releases and rollback, the
-              post-deploy gate, load gate, verify, fingerprint, the task names keyed on
+    deploy    the deploy workflow behind a typed request, how a run ends, what it reports
+              to its observer; approval, promotion, releases and rollback, the post-deploy
+              gate, load gate, verify, fingerprint, the task names keyed on
     ledger    the run ledger (records, hash chain, SQLite/PostgreSQL stores, locks) and the
               record of one run
     hosts     local podman hosts and execution nodes

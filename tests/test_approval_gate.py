@@ -8,7 +8,7 @@ import pytest
 
 from provisioner.deploy import approval
 from provisioner.errors import ApprovalError
-from provisioner.ledger.ledger import Entry
+from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

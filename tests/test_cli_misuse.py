@@ -14,8 +14,7 @@ import pytest
 from conftest import InventoriesGuard, assert_one_error, run_cli
 
 from provisioner import paths
-from provisioner.cli import commands
-from provisioner.deploy import verify
+from provisioner.deploy import verify, workflow
 from provisioner.errors import EXIT_INPUT
 from provisioner.hosts import localhosts
 from provisioner.source import inventory
@@ -38,7 +37,7 @@ def nothing_may_start(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(localhosts, "up", refuse("localhosts.up"))
     monkeypatch.setattr(localhosts, "down", refuse("localhosts.down"))
     monkeypatch.setattr(localhosts, "ensure_image", refuse("localhosts.ensure_image"))
-    monkeypatch.setattr(commands, "run_playbook", refuse("run_playbook"))
+    monkeypatch.setattr(workflow, "run_playbook", refuse("run_playbook"))
     monkeypatch.setattr(verify, "run", refuse("verify.run"))
     monkeypatch.setattr(inventory, "write", refuse("inventory.write"))
     return calls

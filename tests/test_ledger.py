@@ -27,15 +27,10 @@ from ledger_server import PostgresServer, free_port
 from provisioner import paths
 from provisioner.errors import EXIT_FAILED, InputError, LedgerError, LockedError
 from provisioner.ledger import identity, ledger
-from provisioner.ledger.ledger import (
-    LOCK_RECOVERED,
-    MASK,
-    Ledger,
-    display_url,
-    entry_hash,
-    open_ledger,
-    redact,
-)
+from provisioner.ledger.chain import MASK, entry_hash, redact
+from provisioner.ledger.ledger import Ledger, open_ledger
+from provisioner.ledger.records import LOCK_RECOVERED
+from provisioner.ledger.store import display_url
 
 SPAWN = multiprocessing.get_context("spawn")
 OLD = "2000-01-01T00:00:00.000000+00:00"  # a heartbeat long past any timeout

@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.deploy import promotion
 from provisioner.errors import ApprovalError
-from provisioner.ledger.ledger import Entry
+from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
 from provisioner.source.model import Capacity, Environment, Host, LocalProvider
 

@@ -120,7 +120,7 @@ def test_an_unreachable_ledger_stops_an_apply_before_any_host_starts(
         raise AssertionError("hosts were started although the ledger is unreachable")
 
     monkeypatch.setattr("provisioner.hosts.localhosts.up", must_not_start)
-    monkeypatch.setattr("provisioner.cli.commands.run_playbook", must_not_start)
+    monkeypatch.setattr("provisioner.deploy.workflow.run_playbook", must_not_start)
     monkeypatch.setenv("PROVISION_LEDGER_URL", "postgresql://u:pw-SENTINEL@127.0.0.1:1/x")
     assert main(["qa"]) == LedgerError.exit_code
     err = capsys.readouterr().err

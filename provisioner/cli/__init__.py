@@ -1,6 +1,7 @@
 """The front end: `provision.py` parses its arguments (arguments.py), hands them to one thin
-handler per command (commands.py), and shows what happens with rich (progress.py: the live
-display; tables.py: every table and report). Errors become one line and an exit code here.
+handler per command (commands.py: the deploy commands call deploy/workflow.py), and shows what
+happens with rich (observer.py: the workflow's observer; progress.py: the live display;
+tables.py: every table and report). Errors become one line and an exit code here.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner.deploy.fingerprint import HostPrint, LiveDifference
-from provisioner.ledger.ledger import RunDetail, RunSummary
+from provisioner.ledger.records import RunDetail, RunSummary
 from provisioner.run.changes import Change
 from provisioner.run.request import RunResult
 from provisioner.run.status import Status

@@ -1,4 +1,5 @@
-"""The parts of a deploy, console-free: the approval and promotion gates, releases and rollback,
-the post-deploy gate (gate, loadgate, verify), live state (fingerprint), and the playbook tasks
-the Python keys on (tasks). The workflow that strings them together is still
-cli/commands.py's (issue 15: it is to move here, behind a typed request)."""
+"""Deploying, free of the console and of the command line: the workflow (workflow.py: apply,
+plan, drift, verify, gate, rollback, promote, each from a typed DeployRequest), how a run ends
+(outcome.py), what it tells its front end (observer.py), and its parts: the approval and
+promotion gates, releases and rollback, the post-deploy gate (gate, loadgate, verify), live
+state (fingerprint), and the playbook tasks the Python keys on (tasks)."""

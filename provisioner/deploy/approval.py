@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from provisioner.errors import ApprovalError
-from provisioner.ledger.ledger import Entry
+from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
 
 PLAN = "plan"  # ledger entry kinds

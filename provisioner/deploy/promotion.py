@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.errors import ApprovalError
-from provisioner.ledger.ledger import Entry
+from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
 
 WORDS = {

@@ -18,7 +18,8 @@ from typing import Any
 
 from provisioner.errors import ApprovalError, LockedError
 from provisioner.ledger.identity import current_identity
-from provisioner.ledger.ledger import Ledger, Lock
+from provisioner.ledger.ledger import Ledger
+from provisioner.ledger.lock import Lock
 from provisioner.run.request import RunResult
 from provisioner.run.status import Status
 from provisioner.source.bundle import Bundle

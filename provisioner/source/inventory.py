@@ -16,6 +16,7 @@ from __future__ import annotations
 import configparser
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,13 @@ def write(generated: list[Generated]) -> list[Path]:
                 _atomic_link(target, link)
                 changed.append(target)
     return changed
+
+
+def generate(loaded: LoadedSource, envs: list[str] | None, say: Callable[[str], None]) -> None:
+    """(Re)generate the inventories of `envs` (None: every environment), saying each file
+    written."""
+    for path in write(render_all(loaded, envs)):
+        say(f"wrote {paths.display(path)}")
 
 
 def check(generated: list[Generated]) -> list[str]:

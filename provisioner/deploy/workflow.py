@@ -1,0 +1,385 @@
+"""The deploy workflow: apply (behind the promotion and approval gates, then the post-deploy gate
+and, if it fails, a rollback), its dry run, plan, drift, verify, the gate and rollback by hand, and
+promote. Each takes a DeployRequest and an Observer (observer.py) and returns the exit code;
+outcome.py decides how each run ends.
+
+Every run is prepared first (prepare): bad input or an unreachable ledger stops it with the hosts
+untouched. Then it goes into the ledger under its Recorded, which takes the lock when it changes
+the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from provisioner import paths
+from provisioner.deploy import approval, gate, promotion, releases, verify
+from provisioner.deploy.observer import Observer
+from provisioner.deploy.outcome import (
+    CHANGED,
+    WOULD_CHANGE,
+    Next,
+    Outcome,
+    drift_ending,
+    gate_ending,
+)
+from provisioner.errors import EXIT_OK, InputError
+from provisioner.hosts import localhosts
+from provisioner.ledger.ledger import Ledger, open_ledger
+from provisioner.ledger.recording import Recorded
+from provisioner.run import remote, strategy
+from provisioner.run.request import Payload, RunRequest, RunResult
+from provisioner.run.runner import run_playbook
+from provisioner.run.slicing import slices
+from provisioner.run.status import Status
+from provisioner.source import hostkeys, inventory, parity, secrets
+from provisioner.source.bundle import Bundle
+from provisioner.source.bundle import current as bundle_of
+from provisioner.source.executor import Executor, parse_executor
+from provisioner.source.model import Environment, LoadedSource, LocalProvider, load_source
+
+LOCAL = "local"  # --executor local: run here even when the source names executors
+RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What a run of an environment is asked to do (the command line's options, typed)."""
+
+    env: str
+    source: Path = paths.DEFAULT_SOURCE
+    check: bool = False  # a dry run with diffs: changes nothing
+    limit: str | None = None  # only these hosts or groups (Ansible pattern)
+    tags: str | None = None  # only tasks with these tags
+    verbosity: int = 0  # > 0: Ansible's output too
+    executors: str | None = None  # execution node URLs, comma-separated; LOCAL; None: the source's
+
+    def full_apply(self) -> DeployRequest:
+        """Exactly a full apply: no dry run, no narrowing (what a promotion runs)."""
+        return replace(self, check=False, tags=None, limit=None)
+
+
+@dataclass
+class Context:
+    """What every run needs, prepared before anything changes (so bad input or an unreachable
+    ledger stops us with the hosts untouched)."""
+
+    loaded: LoadedSource
+    env: Environment
+    ledger: Ledger
+    vault: secrets.Vault
+    bundle: Bundle
+    promotable: dict[str, str]  # what promotion compares: commit, roles hash, app release
+
+    def recorded(self, kind: str, env: str, *, lock: bool) -> Recorded:
+        return Recorded(
+            self.ledger, kind, env, self.bundle, lock=lock, extra={"promotable": self.promotable}
+        )
+
+
+def prepare(request: DeployRequest, observer: Observer) -> Context:
+    loaded = load_source(request.source)
+    env = loaded.environment(request.env)
+    inventory.generate(loaded, None, observer.note)
+    hostkeys.require(request.env, env)
+    ledger = open_ledger()
+    vault = secrets.vault_for(request.env, env)
+    ledger.add_secrets(secrets.values(vault))
+    bundle = bundle_of(request.env)
+    app = (
+        parity.Layers(loaded).effective(request.env, "app") if "app" in loaded.source.groups else {}
+    )
+    release = app["app_release"].value if "app_release" in app else ""
+    return Context(loaded, env, ledger, vault, bundle, promotion.promotable(bundle, str(release)))
+
+
+def _said(observer: Observer, step: Next) -> Next:
+    for line in step.lines:
+        observer.say(line)
+    return step
+
+
+def _canceled(run: Recorded) -> int | None:
+    """The exit code of the signal that asked the run to stop, if one did."""
+    return run.exit_code if run.cancel_requested() else None
+
+
+def run_site(
+    request: DeployRequest,
+    observer: Observer,
+    ctx: Context,
+    run: Recorded,
+    *,
+    check: bool,
+    start_hosts: bool,
+) -> RunResult:
+    """(Start local hosts,) run site.yml with live progress and show the summary. The caller
+    records the outcome (run.finish), after whatever it does next."""
+    if start_hosts and isinstance(ctx.env.provider, LocalProvider):
+        localhosts.up(request.env, ctx.env, observer.note)
+    executors = _executors(request, ctx.env)
+    playbook = RunRequest(
+        env=request.env,
+        limit=request.limit,
+        tags=request.tags,
+        check=check,
+        verbosity=request.verbosity,
+        hosts=len(ctx.env.hosts),
+        vault_args=tuple(ctx.vault.cmdline()),
+        executors=tuple(executors),
+        slices=_slices(ctx.env, len(executors), request.limit),
+        payload=remote.payload(request.env, ctx.env, ctx.vault) if executors else Payload(),
+    )
+    where = ", ".join(e.url for e in executors) if executors else "this machine"
+    observer.note(f"strategy {strategy.name()}, {playbook.hosts} hosts, on {where}")
+    with observer.live(request.env, len(ctx.env.hosts), verbose=playbook.verbosity > 0) as on_event:
+        result = run_playbook(playbook, on_event=on_event, cancel=run.cancel_requested)
+    observer.summary(result)
+    result.write_summary(paths.state_dir("runs", request.env) / "last-run.json")
+    return result
+
+
+def _executors(request: DeployRequest, env: Environment) -> list[Executor]:
+    """Where Ansible runs: --executor/--executors, else the source's `executor`, else here."""
+    if request.executors == LOCAL:
+        return []
+    if request.executors:
+        return [parse_executor(url) for url in request.executors.split(",") if url.strip()]
+    return env.executors()
+
+
+def _slices(env: Environment, count: int, limit: str | None) -> tuple[tuple[str, ...], ...]:
+    """One slice of hosts per executor when there are several; none (every host) otherwise."""
+    if count < 2:  # noqa: PLR2004 - one node runs the whole environment
+        return ()
+    if limit:
+        raise InputError("--limit cannot be combined with several executors (they split by host)")
+    groups = {g for host in env.hosts.values() for g in host.groups}
+    parts = slices({g: env.hosts_in(g) for g in groups}, count)
+    return tuple(tuple(part) for part in parts)
+
+
+def apply(request: DeployRequest, observer: Observer) -> int:
+    """An apply (or, with request.check, its dry run)."""
+    ctx = prepare(request, observer)
+    if request.check:
+        with ctx.recorded("check", request.env, lock=False) as run:
+            result = run_site(request, observer, ctx, run, check=True, start_hosts=True)
+            run.finish(result)
+        observer.changes(result.changes)
+        outcome = Outcome(request.env, run.run_id, verb=WOULD_CHANGE, deploy=False)
+        _said(observer, outcome.played(result, canceled=_canceled(run)))
+        return outcome.code
+    with ctx.recorded("apply", request.env, lock=True) as run:
+        _promotion_gate(request.env, ctx, observer)
+        granted = None
+        if ctx.env.approval_required:
+            granted = _approval_gate(request.env, ctx, run.identity)
+            run.plan_id = granted.plan_id
+            observer.say(f"• plan {granted.plan_id}, approved by {granted.approver}")
+        result = run_site(request, observer, ctx, run, check=False, start_hosts=True)
+        if granted is not None and result.succeeded:
+            run.attach(approval.PLAN_APPLIED, {"plan_id": granted.plan_id})
+        outcome = Outcome(
+            request.env, run.run_id, verb=CHANGED, deploy=True, tags=bool(request.tags)
+        )
+        step = _said(observer, outcome.played(result, canceled=_canceled(run)))
+        if step.gate:
+            verdict = _run_gate(request.env, observer, ctx, run, bundle=ctx.promotable, expected={})
+            step = _said(observer, outcome.gated(verdict))
+        if step.roll_back is not None:
+            done = _roll_back(
+                request.env, observer, ctx, run, hosts=outcome.switched, reason=step.roll_back
+            )
+            _said(observer, outcome.rolled_back(done.result.succeeded))
+        run.finish(result, status=outcome.status)
+    return outcome.code
+
+
+def _run_gate(
+    env_name: str,
+    observer: Observer,
+    ctx: Context,
+    run: Recorded,
+    *,
+    bundle: dict[str, Any] | None,
+    expected: dict[str, str],
+) -> gate.GateResult:
+    observer.say(f"• post-deploy gate on {env_name}")
+    out_dir = paths.state_dir("runs", env_name, "gate")
+    with observer.live(env_name, len(ctx.env.hosts)) as on_event:
+        verdict = gate.run(
+            env_name,
+            ctx.env,
+            vault_args=tuple(ctx.vault.cmdline()),
+            out_dir=out_dir,
+            expected_releases=expected,
+            on_event=on_event,
+        )
+    run.attach(gate.GATE, {**verdict.as_dict(), "bundle": bundle})
+    observer.gate(env_name, verdict.as_dict())
+    return verdict
+
+
+def _roll_back(
+    env_name: str,
+    observer: Observer,
+    ctx: Context,
+    run: Recorded,
+    *,
+    hosts: list[str] | None,
+    reason: str,
+    to: str | None = None,
+) -> releases.RolledBack:
+    observer.say(f"[yellow]• rolling back {', '.join(hosts or ['every app host'])}: {reason}[/]")
+    with observer.live(env_name, len(hosts or ctx.env.hosts_in("app"))) as on_event:
+        done = releases.roll_back(
+            env_name,
+            vault_args=tuple(ctx.vault.cmdline()),
+            hosts=hosts,
+            to=to,
+            on_event=on_event,
+            cancel=run.cancel_requested,
+        )
+    run.attach(releases.ROLLBACK, {"reason": reason, **done.as_dict()})
+    now = ", ".join(f"{host} {release}" for host, release in done.releases.items())
+    if done.result.succeeded:
+        observer.say(f"[yellow]• rolled back, healthy again: {now}[/]")
+    else:
+        observer.say(f"[red]• the rollback failed ({done.result.status}): {now or 'no host'}[/]")
+    return done
+
+
+def run_gate(request: DeployRequest, observer: Observer) -> int:
+    """The post-deploy gate by hand, on whatever the hosts run now."""
+    ctx = prepare(request, observer)
+    now = releases.deployed(ctx.ledger, request.env)
+    with ctx.recorded("gate", request.env, lock=True) as run:
+        verdict = _run_gate(
+            request.env, observer, ctx, run, bundle=now.bundle, expected=now.releases
+        )
+        ending = gate_ending(request.env, run.run_id, verdict)
+        run.finish_plain(ending.status, {"reason": verdict.reason})
+    if now.bundle is None:
+        observer.say(f"• not a promotion source: {now.reason}")
+    for line in ending.lines:
+        observer.say(line)
+    return ending.code
+
+
+def roll_back(request: DeployRequest, observer: Observer, *, to: str | None = None) -> int:
+    """Every app host back to its previous release, or to release `to`, by hand."""
+    if to is not None and not RELEASE_NAME.fullmatch(to):
+        raise InputError(f"--to {to!r}: a release name is letters, digits, '.', '_' or '-'")
+    ctx = prepare(request, observer)
+    with ctx.recorded(releases.ROLLBACK, request.env, lock=True) as run:
+        done = _roll_back(request.env, observer, ctx, run, hosts=None, reason="by hand", to=to)
+        run.finish(done.result)
+    observer.summary(done.result)
+    outcome = Outcome(request.env, run.run_id, verb=CHANGED, deploy=False)
+    _said(observer, outcome.played(done.result, canceled=_canceled(run)))
+    return outcome.code
+
+
+def promote(request: DeployRequest, observer: Observer, *, source_env: str) -> int:
+    """A full apply of request.env with what passed apply and gate on `source_env`."""
+    loaded = load_source(request.source)
+    env = loaded.environment(request.env)
+    loaded.environment(source_env)
+    if env.promoted_from != source_env:
+        declared = env.promoted_from or "nothing"
+        raise InputError(
+            f"{request.env} is promoted from {declared}, not {source_env} "
+            f"(promoted_from in {paths.display(request.source)})"
+        )
+    return apply(request.full_apply(), observer)
+
+
+def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
+    source = ctx.env.promoted_from
+    if source is None:
+        return
+    gates = [e for e in ctx.ledger.entries(env=source) if e.kind == gate.GATE]
+    passed = promotion.check(env_name, source, ctx.promotable, gates)
+    observer.say(
+        f"• promoted from {source}: release {ctx.promotable['app_release']} at "
+        f"{ctx.promotable['commit'][:12]} passed {source}'s gate in run {passed.run_id}"
+    )
+
+
+def _approval_gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
+    entries = ctx.ledger.entries(env=env_name)
+    return approval.check(
+        env_name,
+        applier=applier,
+        now=datetime.now(UTC),
+        max_age=timedelta(hours=ctx.env.approval_max_age_hours),
+        bundle=ctx.bundle,
+        approvals=[e for e in entries if e.kind == approval.APPROVAL],
+        plans={str(e.run_id): e for e in entries if e.kind == approval.PLAN},
+        applied_plans={
+            str(e.payload["plan_id"]) for e in entries if e.kind == approval.PLAN_APPLIED
+        },
+    )
+
+
+def plan(request: DeployRequest, observer: Observer) -> int:
+    """Check mode with diffs, saved as a plan that can be approved."""
+    ctx = prepare(request, observer)
+    with ctx.recorded("plan", request.env, lock=False) as run:
+        result = run_site(request, observer, ctx, run, check=True, start_hosts=True)
+        run.finish(result)
+        if result.succeeded:
+            run.attach(
+                approval.PLAN,
+                {
+                    "plan_id": run.run_id,
+                    "planner": run.identity,
+                    "bundle": ctx.bundle.as_dict(),
+                    "changes": [c.as_dict() for c in result.changes],
+                },
+            )
+    observer.changes(result.changes)
+    outcome = Outcome(request.env, run.run_id, verb=WOULD_CHANGE, deploy=False)
+    _said(observer, outcome.played(result, canceled=_canceled(run)))
+    if outcome.code == EXIT_OK:
+        # For pipelines: the plan a later job approves and applies.
+        (paths.state_dir("runs", request.env) / "last-plan.json").write_text(
+            json.dumps({"env": request.env, "plan_id": run.run_id, "bundle": ctx.bundle.as_dict()})
+            + "\n"
+        )
+        observer.say(
+            f"plan [bold]{run.run_id}[/]: {result.changed} change(s) on "
+            f"{len({c.host for c in result.changes})} host(s). To approve it (someone else): "
+            f"provision.py approve {request.env} {run.run_id}"
+        )
+    return outcome.code
+
+
+def drift(request: DeployRequest, observer: Observer) -> int:
+    """Check mode with diffs against the live hosts: exit 3 when anything would change."""
+    ctx = prepare(request, observer)
+    with ctx.recorded("drift", request.env, lock=False) as run:
+        result = run_site(request, observer, ctx, run, check=True, start_hosts=False)
+        run.finish(result)
+    observer.changes(result.changes)
+    ending = drift_ending(request.env, result, canceled=_canceled(run))
+    for line in ending.lines:
+        observer.say(line)
+    return ending.code
+
+
+def run_verify(request: DeployRequest, observer: Observer, *, junit_xml: Path | None) -> int:
+    """The verification suite against the hosts, recorded; pytest's exit code."""
+    ctx = prepare(request, observer)
+    expected = releases.deployed(ctx.ledger, request.env).releases
+    with ctx.recorded("verify", request.env, lock=False) as run:
+        code = verify.run(request.env, ctx.env, junit_xml=junit_xml, expected_releases=expected)
+        status = Status.SUCCESSFUL if code == 0 else Status.FAILED
+        run.finish_plain(status, {"pytest_exit_code": code})
+    return code

@@ -1,0 +1,92 @@
+"""The ledger in a SQLite file: .state/ledger.sqlite3 unless a sqlite: URL names another (this
+checkout only)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from provisioner import paths
+from provisioner.errors import LedgerError
+from provisioner.ledger.store import Store, Tx
+
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for the others
+
+
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def change(self, sql: str, *params: object) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = paths.display(path)
+        try:
+            _create_private(path)
+            # isolation_level=None: we issue BEGIN ourselves, so writers can BEGIN IMMEDIATE
+            self._conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"cannot open the run ledger {self.where}: {exc}") from exc
+        try:
+            # WAL: readers (runs, verify) never wait for a writer; its files get the db's mode
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise LedgerError(f"cannot open the run ledger {self.where}: {exc}") from exc
+
+    def write(self) -> AbstractContextManager[Tx]:
+        # IMMEDIATE takes SQLite's write lock at BEGIN, before the head is read
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def read(self) -> AbstractContextManager[Tx]:
+        return self._transaction("BEGIN")
+
+    def reopen(self) -> SQLiteStore:
+        return SQLiteStore(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Tx]:
+        try:
+            self._conn.execute(begin)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            yield _SQLiteTx(self._conn)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._error(exc) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by us alone, before SQLite creates it with the umask."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
