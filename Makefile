@@ -41,7 +41,7 @@ unit: setup
 	pytest -m "not hosts"
 
 hosts: image
-	pytest -m hosts
+	pytest -m hosts --durations=20
 
 molecule: image
 	@for scenario in $$(cd molecule && ls -d */molecule.yml | cut -d/ -f1); do \
