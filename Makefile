@@ -7,7 +7,7 @@ export PATH := $(VENV_BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/hosts/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup image cache staging qa prod test lint unit hosts molecule pipeline bench inventory-check clean-hosts
+.PHONY: setup image cache staging qa prod test lint unit hosts molecule molecule-suite pipeline bench inventory-check clean-hosts
 
 setup:
 	@scripts/setup.sh
@@ -23,7 +23,7 @@ staging qa prod: setup
 	$(PY) provision.py $@
 
 # Each stage timed, with a table of wall times at the end (scripts/stages.sh).
-TEST_STAGES := setup image lint inventory-check unit hosts molecule pipeline
+TEST_STAGES := setup image lint inventory-check unit hosts molecule-suite pipeline
 test:
 	@scripts/stages.sh $(TEST_STAGES)
 
@@ -43,11 +43,15 @@ unit: setup
 hosts: image
 	pytest -m hosts --durations=20
 
+# Every scenario under molecule/ (default: the whole stack; one per role; execution_node).
 molecule: image
-	@for scenario in $$(cd molecule && ls -d */molecule.yml | cut -d/ -f1); do \
-	  echo "== molecule test -s $$scenario"; \
-	  molecule test -s $$scenario || exit 1; \
-	done
+	@scripts/molecule.sh $$(cd molecule && ls -d */molecule.yml | cut -d/ -f1)
+
+# What `make test` runs: the whole stack (every host role's check on fresh instances, converge,
+# idempotence and verify, in site.yml's order) and the execution node's role. The role scenarios
+# repeat the stack's roles one at a time; `make molecule` runs them too.
+molecule-suite: image
+	@scripts/molecule.sh default execution_node
 
 # The deploy stages of the CI provisioning job (.github/workflows/provision.yml) on local hosts:
 # staging, its gate, a prod plan, an approval by a second identity, the promotion to prod.
