@@ -1,4 +1,5 @@
-"""Running provision.py as a user would, for the real-host tests."""
+"""Running provision.py as a user would, in a process of its own: the one helper for that (the
+unit tests run the same CLI in-process with conftest.run_cli, for speed)."""
 
 from __future__ import annotations
 

@@ -8,14 +8,13 @@ inventories/ byte-for-byte as it was.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import FIXTURE_SOURCE, InventoriesGuard, Result, assert_one_error, run_cli
+from hostrun import provision
 
 from provisioner import paths
 from provisioner.source import yamlfile
@@ -112,14 +111,7 @@ def test_a_user_running_the_script_sees_one_message_and_no_traceback(
 ) -> None:
     """The same, through a real process: what a user at a terminal or CI log gets."""
     path = BAD_SOURCES / name
-    process = subprocess.run(
-        [sys.executable, "provision.py", "inventory", "--source", str(path)],
-        cwd=paths.REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    process = provision("inventory", "--source", str(path), timeout=120)
     result = Result(process.returncode, process.stdout, process.stderr)
     expect = EXPECTED[name]
     assert_one_error(result, expected_prefix(path, expect["line"]), str(expect["message"]))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import FIXTURE_SOURCE, TESTS, InventoriesGuard, run_cli, snapshot
+from hostrun import provision
 
 from provisioner import paths
 from provisioner.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
@@ -150,14 +149,7 @@ def test_committed_inventories_are_current(
 def test_provision_inventory_check_exits_0_for_the_committed_repo(
     inventories_guard: InventoriesGuard,
 ) -> None:
-    process = subprocess.run(
-        [sys.executable, "provision.py", "inventory", "--check"],
-        cwd=paths.REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    process = provision("inventory", "--check", timeout=120)
     assert process.returncode == EXIT_OK, process.stdout + process.stderr
     inventories_guard.assert_unchanged()
 
