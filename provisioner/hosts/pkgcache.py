@@ -42,6 +42,8 @@ URL = f"http://{ADDRESS}:{PORT}"
 REPORT_PAGE = "/acng-report.html"
 SERVER = b"Apt-Cacher NG"  # in its report page: how we know the port holds a cache
 START_TIMEOUT = 10.0
+INDEX_MAX_AGE = 86400  # seconds an index signature is served before it is fetched again
+SIGNATURES = ("InRelease", "Release", "Release.gpg")
 BINARY = "apt-cacher-ng"
 SUPPORT_DIR = Path("/usr/lib/apt-cacher-ng")  # Debian's package ships its helper files here
 
@@ -99,6 +101,10 @@ def start() -> None:
 
 
 def _run(binary: str, root: Path) -> None:
+    for name in SIGNATURES:  # see _config: fetched afresh after each start
+        for path in (root / "cache").rglob(f"{name}*"):
+            if path.name in (name, f"{name}.head"):
+                path.unlink()
     # In the foreground of a session of its own, so that we know its pid and exit status, and
     # Ctrl-C in the terminal that started it does not stop it.
     with open(root / "log" / "daemon.log", "ab") as log:
@@ -168,6 +174,12 @@ def _config(root: Path) -> str:
             f"ReportPage: {REPORT_PAGE.lstrip('/')}",
             "UnbufferLogs: 1",  # the transfer log is read by tests and `provision.py cache`
             "ExThreshold: 4",
+            # apt-cacher-ng 3.7, refreshing an index signature (InRelease) for several hosts in
+            # the same second, fails to move the old copy aside ("File exists") and leaves a
+            # host's apt waiting forever on a closed connection (seen here: four hosts at once).
+            # So it refreshes them at most daily, and each start drops them (_run), so that the
+            # first host after a start fetches them cold, which it does once for all hosts.
+            f"FreshIndexMaxAge: {INDEX_MAX_AGE}",
             "",
         ]
     )
