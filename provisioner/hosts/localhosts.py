@@ -28,8 +28,9 @@ LABEL = "io.provisioner.env"
 # Containers accept the SSH key of the checkout that made them (mounted from its .state/). Another
 # checkout on the same machine (CI's fresh clone) has its own key: it must recreate them.
 KEY_LABEL = "io.provisioner.key"
-# Local execution nodes (execnodes.py) carry their own label, io.provisioner.executor=
-# <env>: `up` leaves them alone (they are not in the source), `down` removes them with the rest.
+# Local execution nodes (provisioner/hosts/execnodes.py) carry their own label,
+# io.provisioner.executor=<env>: `up` leaves them alone (they are not in the source), `down`
+# removes them with the rest.
 EXECUTOR_LABEL = "io.provisioner.executor"
 IMAGE_REPO = "localhost/provisioner-host"
 LATEST = f"{IMAGE_REPO}:latest"

@@ -126,7 +126,7 @@ class LoadGate(_Strict):
 class Environment(_Strict):
     description: str = ""
     provider: Provider
-    # Changes need a plan approved by someone else first (see provisioner/approval.py).
+    # Changes need a plan approved by someone else first (see provisioner/deploy/approval.py).
     approval_required: bool = False
     approval_max_age_hours: Annotated[float, Field(gt=0, strict=False)] = 24.0
     # Applies need the same bundle to have passed apply and gate there first (promotion.py).
