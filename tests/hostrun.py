@@ -62,14 +62,6 @@ def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
     return run
 
 
-def converged_with_ledger(tmp: Path, env: str = "qa") -> str:
-    """A private SQLite ledger, and `env` provisioned once with it."""
-    url = sqlite_url(tmp / "ledger.sqlite3")
-    first = provision(env, ledger=url)
-    assert first.returncode == 0, first.stdout + first.stderr
-    return url
-
-
 class Asked:
     """The ledger, opened for each question and closed again: the test process keeps no SQLite
     connection open while provision.py processes write to the same file."""

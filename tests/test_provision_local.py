@@ -22,7 +22,10 @@ from provisioner.source.model import load_source
 
 pytestmark = pytest.mark.hosts
 
-ENVS = os.environ.get("E2E_ENVS", "qa staging").split()
+# staging: prod's shape (two app hosts behind nginx, a load gate). qa is converged cold, drifted,
+# faulted and reached over ssh by the other test files; repeating this sequence on it found
+# nothing staging's did not and cost ~2.5 minutes. E2E_ENVS="qa staging" runs both.
+ENVS = os.environ.get("E2E_ENVS", "staging").split()
 
 
 def last_run(env: str) -> dict[str, Any]:

@@ -31,7 +31,8 @@ def tracked_text_files() -> list[Path]:
     found = []
     for name in listed:
         path = paths.REPO / name.decode()
-        if not name or not path.is_file() or path.is_symlink():
+        # this file holds stale references on purpose, as the checks' own examples
+        if not name or not path.is_file() or path.is_symlink() or path == Path(__file__):
             continue
         try:
             path.read_text(encoding="utf-8")

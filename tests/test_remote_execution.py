@@ -65,9 +65,10 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def nodes(ledger: str) -> list[str]:
-    """staging up and converged here, and two execution nodes on its network."""
-    first = provision(ENV, ledger=ledger)
-    assert first.returncode == 0, first.stdout + first.stderr
+    """staging's hosts up (converged by the earlier test files; the first run below converges
+    them if not), and two execution nodes on its network."""
+    up = provision("up", ENV, ledger=ledger)
+    assert up.returncode == 0, up.stdout + up.stderr
     made = provision("executors", ENV, "--count", "2")
     assert made.returncode == 0, made.stdout + made.stderr
     urls = re.findall(r"ssh://\S+", made.stdout)
