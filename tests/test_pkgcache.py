@@ -6,6 +6,9 @@ tests/test_provision_local.py shows on real hosts that a second host's install i
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,36 @@ def test_its_files_live_under_state_unless_a_directory_is_named(
     assert pkgcache.directory() == paths.STATE / "apt-cache"
     monkeypatch.setenv("PROVISION_PACKAGE_CACHE", str(tmp_path / "shared"))
     assert pkgcache.directory() == tmp_path / "shared"
+
+
+def test_index_signatures_are_cached_as_solid_files(tmp_path: Path) -> None:
+    """apt-cacher-ng's own rule would fetch them from the mirror on every request (a race when
+    hosts ask together); ours names exactly the signatures, not the lists they vouch for."""
+    config = pkgcache._config(tmp_path)
+    lines = [line for line in config.splitlines() if line.startswith("SPfilePatternEx:")]
+    assert len(lines) == 1
+    pattern = re.compile(lines[0].split(":", 1)[1].strip())
+    for path in ("debian/dists/bookworm/InRelease", "dists/x/Release", "dists/x/Release.gpg"):
+        assert pattern.search(path), path
+    for path in ("dists/bookworm/main/binary-amd64/Packages.xz", "dists/x/Release.gpgX"):
+        assert not pattern.search(path), path
+
+
+def test_old_signatures_are_dropped_and_fresh_ones_and_packages_kept(tmp_path: Path) -> None:
+    dists = tmp_path / "cache" / "deb.debian.org" / "debian" / "dists" / "bookworm"
+    dists.mkdir(parents=True)
+    old, fresh = dists / "InRelease", dists.parent / "InRelease"
+    package = dists / "hello_2.10-3_amd64.deb"
+    for path in (old, dists / "InRelease.head", fresh, package):
+        path.write_text("x")
+    aged = time.time() - pkgcache.INDEX_MAX_AGE - 60
+    for path in (old, dists / "InRelease.head", package):
+        os.utime(path, (aged, aged))
+    pkgcache._drop_signatures(tmp_path, older_than=pkgcache.INDEX_MAX_AGE)
+    assert not old.exists()
+    assert not (dists / "InRelease.head").exists()
+    assert fresh.exists()
+    assert package.exists()  # packages never go stale
+    pkgcache._drop_signatures(tmp_path)  # at a start: every signature
+    assert not fresh.exists()
+    assert package.exists()

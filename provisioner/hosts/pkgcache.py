@@ -79,6 +79,7 @@ def start() -> None:
     """Start the cache unless it already answers; raises CacheUnavailable saying why not."""
     root = directory()
     if _answers() and _healthy(root):
+        _drop_signatures(root, older_than=INDEX_MAX_AGE)
         return
     binary = shutil.which(BINARY) or shutil.which(f"/usr/sbin/{BINARY}")
     if binary is None:
@@ -100,11 +101,23 @@ def start() -> None:
         _run(binary, root)
 
 
-def _run(binary: str, root: Path) -> None:
-    for name in SIGNATURES:  # see _config: fetched afresh after each start
+def _drop_signatures(root: Path, older_than: float = 0) -> None:
+    """Remove cached index signatures fetched more than `older_than` seconds ago (all of them
+    by default), so that the next host to ask fetches them from the mirror (see _config)."""
+    cutoff = time.time() - older_than
+    for name in SIGNATURES:
         for path in (root / "cache").rglob(f"{name}*"):
-            if path.name in (name, f"{name}.head"):
-                path.unlink()
+            if path.name not in (name, f"{name}.head"):
+                continue
+            try:
+                if older_than == 0 or path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                pass  # removed meanwhile (another run, or the cache itself)
+
+
+def _run(binary: str, root: Path) -> None:
+    _drop_signatures(root)  # fetched afresh after each start
     # In the foreground of a session of its own, so that we know its pid and exit status, and
     # Ctrl-C in the terminal that started it does not stop it.
     with open(root / "log" / "daemon.log", "ab") as log:
@@ -144,8 +157,13 @@ def _processes(root: Path) -> list[int]:
 
 
 def _healthy(root: Path) -> bool:
-    """Ours is running, with its cache directory still there."""
-    return bool(_processes(root)) and (root / "cache").is_dir()
+    """Ours is running, with its cache directory still there and the configuration this
+    version writes (one started by an older version is restarted with the new one)."""
+    try:
+        current = (root / "conf" / "acng.conf").read_text() == _config(root)
+    except OSError:
+        current = False
+    return current and bool(_processes(root)) and (root / "cache").is_dir()
 
 
 def _stop(pid: int) -> None:
@@ -174,12 +192,16 @@ def _config(root: Path) -> str:
             f"ReportPage: {REPORT_PAGE.lstrip('/')}",
             "UnbufferLogs: 1",  # the transfer log is read by tests and `provision.py cache`
             "ExThreshold: 4",
-            # apt-cacher-ng 3.7, refreshing an index signature (InRelease) for several hosts in
-            # the same second, fails to move the old copy aside ("File exists") and leaves a
-            # host's apt waiting forever on a closed connection (seen here: four hosts at once).
-            # So it refreshes them at most daily, and each start drops them (_run), so that the
-            # first host after a start fetches them cold, which it does once for all hosts.
-            f"FreshIndexMaxAge: {INDEX_MAX_AGE}",
+            # apt-cacher-ng 3.7 treats index signatures (InRelease) as volatile and fetches them
+            # from the mirror on *every* request (FreshIndexMaxAge does not stop that). Two hosts
+            # asking in the same second make it fail to move the old copy aside ("File exists"),
+            # the host gets a truncated reply, and its apt waits forever on a closed connection
+            # (seen twice in fresh-clone runs, once with three qa hosts converging at once). So
+            # they are "special solid" files here: fetched once, then served from the cache like
+            # a package, every host seeing the same one; freshness is ours to keep: each start
+            # drops them (_run), and every later start() drops those older than INDEX_MAX_AGE.
+            # The Packages lists they name are fetched by hash, so they are solid already.
+            "SPfilePatternEx: (^|/)(In)?Release(\\.gpg)?$",
             "",
         ]
     )
