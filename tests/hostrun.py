@@ -3,6 +3,7 @@ unit tests run the same CLI in-process with conftest.run_cli, for speed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,11 @@ def provision(
         timeout=timeout,
         env=env,
     )
+
+
+def last_run(env: str) -> dict[str, Any]:
+    """The summary provision.py wrote of `env`'s newest run (.state/runs/ENV/last-run.json)."""
+    return dict(json.loads((paths.RUNS / env / "last-run.json").read_text()))
 
 
 def sqlite_url(path: Path) -> str:

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from hostrun import provision
+from hostrun import last_run, provision
 
-from provisioner import paths
 from provisioner.hosts import localhosts
 
 pytestmark = pytest.mark.hosts
@@ -57,7 +56,7 @@ def drifted(qa_and_staging: None) -> Drifted:
     on_host("staging-web-1", "apt-get remove -y -qq less >/dev/null")
     on_host("staging-app-1", "apt-get remove -y -qq rsync >/dev/null")
     result = provision("drift", "staging")
-    changes = json.loads((paths.RUNS / "staging" / "last-run.json").read_text())["changes"]
+    changes = last_run("staging")["changes"]
     return Drifted(result, [(change["host"], change["task"]) for change in changes])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostrun import provision
+from hostrun import last_run, provision
 
 from provisioner import paths
 from provisioner.hosts import localhosts
@@ -26,10 +26,6 @@ pytestmark = pytest.mark.hosts
 # faulted and reached over ssh by the other test files; repeating this sequence on it found
 # nothing staging's did not and cost ~2.5 minutes. E2E_ENVS="qa staging" runs both.
 ENVS = os.environ.get("E2E_ENVS", "staging").split()
-
-
-def last_run(env: str) -> dict[str, Any]:
-    return dict(json.loads((paths.RUNS / env / "last-run.json").read_text()))
 
 
 def web_address(env: str) -> str:

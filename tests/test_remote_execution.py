@@ -6,7 +6,6 @@ help from provision.py (the way AWX runs the project)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostrun import Asked, provision, sqlite_url, start_apply
+from hostrun import Asked, last_run, provision, sqlite_url, start_apply
 
 from provisioner import paths
 from provisioner.hosts import localhosts
@@ -27,10 +26,6 @@ from provisioner.source.model import load_source
 pytestmark = pytest.mark.hosts
 
 ENV = "staging"
-
-
-def last_run() -> dict[str, Any]:
-    return dict(json.loads((paths.RUNS / ENV / "last-run.json").read_text()))
 
 
 def hosts() -> list[str]:
@@ -87,16 +82,16 @@ def test_a_run_through_an_execution_node_is_recorded_like_a_local_one(
     through = provision(ENV, "--executor", nodes[0], ledger=ledger)
     assert through.returncode == 0, through.stdout + through.stderr
     assert f"on {nodes[0]}" in through.stdout
-    assert changed_hosts(last_run()) == hosts()  # the node's Ansible reached every host
+    assert changed_hosts(last_run(ENV)) == hosts()  # the node's Ansible reached every host
 
     local = provision(ENV, ledger=ledger)  # the node's run left nothing to do
     assert local.returncode == 0, local.stdout + local.stderr
     assert "0 tasks changed" in local.stdout
-    local_summary = last_run()
+    local_summary = last_run(ENV)
     again = provision(ENV, "--executor", nodes[0], ledger=ledger)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 tasks changed" in again.stdout
-    assert last_run()["hosts"] == local_summary["hosts"]  # the same tasks, the same outcomes
+    assert last_run(ENV)["hosts"] == local_summary["hosts"]  # the same tasks, the same outcomes
 
     book = Asked(ledger)
     remote_run, local_run = book.runs(env=ENV, limit=2)
@@ -130,7 +125,7 @@ def test_a_run_sliced_over_two_nodes_converges_every_host_as_one_run(
     tamper_motd(hosts())
     sliced = provision(ENV, "--executors", ",".join(nodes), ledger=ledger)
     assert sliced.returncode == 0, sliced.stdout + sliced.stderr
-    summary = last_run()
+    summary = last_run(ENV)
     assert changed_hosts(summary) == hosts()  # both slices ran, each on its own hosts
     slices = sorted(p.name for p in summary_artifacts().glob("slice-*"))
     assert slices == ["slice-0", "slice-1"]

@@ -101,19 +101,20 @@ def start() -> None:
         _run(binary, root)
 
 
-def _drop_signatures(root: Path, older_than: float = 0) -> None:
+def _drop_signatures(root: Path, older_than: float | None = None) -> None:
     """Remove cached index signatures fetched more than `older_than` seconds ago (all of them
-    by default), so that the next host to ask fetches them from the mirror (see _config)."""
-    cutoff = time.time() - older_than
-    for name in SIGNATURES:
-        for path in (root / "cache").rglob(f"{name}*"):
-            if path.name not in (name, f"{name}.head"):
-                continue
-            try:
-                if older_than == 0 or path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except FileNotFoundError:
-                pass  # removed meanwhile (another run, or the cache itself)
+    when None), so that the next host to ask fetches them from the mirror (see _config). One
+    walk of the cache: this runs on every local run that finds the cache up."""
+    names = {f"{name}{suffix}" for name in SIGNATURES for suffix in ("", ".head")}
+    cutoff = None if older_than is None else time.time() - older_than
+    for path in (root / "cache").rglob("*Release*"):
+        if path.name not in names:
+            continue
+        try:
+            if cutoff is None or path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            pass  # removed meanwhile (another run, or the cache itself)
 
 
 def _run(binary: str, root: Path) -> None:
