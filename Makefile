@@ -31,8 +31,8 @@ inventory-check: setup
 	$(PY) provision.py inventory --check
 
 lint: setup
-	ruff check provisioner tests verification molecule roles/app/files roles/app/library loadtest bench provision.py
-	ruff format --check provisioner tests verification molecule roles/app/files roles/app/library loadtest bench provision.py
+	ruff check provisioner tests verification molecule roles/app/files roles/app/library playbooks/library loadtest bench provision.py
+	ruff format --check provisioner tests verification molecule roles/app/files roles/app/library playbooks/library loadtest bench provision.py
 	mypy
 	yamllint -s .
 	ansible-lint --profile production

@@ -6,12 +6,14 @@ below it, never from above (tests/test_layout.py checks it, function-level impor
     cli       the front end: arguments, one thin handler per command, what the console shows
     deploy    the deploy workflow behind a typed request, how a run ends, what it reports
               to its observer; approval, promotion, releases and rollback, the post-deploy
-              gate, load gate, verify, fingerprint, the task names keyed on
+              gate, load gate, verify
+    live      live parity: the hosts' fingerprints, normalised, compared between environments
+              or with the last gated apply, kept with the ledger; the parity gate of plans
     ledger    the run ledger (records, hash chain, SQLite/PostgreSQL stores, locks) and the
               record of one run
     hosts     local podman hosts and execution nodes
     run       running a playbook: request/result types, run statuses, local and remote
-              backends, slicing, strategy, events
+              backends, slicing, strategy, events, the playbook task names keyed on
     source    the source of truth: model, strict YAML, inventories, shared vars, parity,
               secrets, host keys, executor URLs, the bundle of what would run
     errors    exceptions and exit codes
@@ -28,6 +30,7 @@ LAYERS: dict[str, int] = {
     "run": 3,
     "hosts": 4,
     "ledger": 4,
-    "deploy": 5,
-    "cli": 6,
+    "live": 5,
+    "deploy": 6,
+    "cli": 7,
 }

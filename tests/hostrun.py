@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -42,6 +43,14 @@ def provision(
 def last_run(env: str) -> dict[str, Any]:
     """The summary provision.py wrote of `env`'s newest run (.state/runs/ENV/last-run.json)."""
     return dict(json.loads((paths.RUNS / env / "last-run.json").read_text()))
+
+
+def planned_id(planned: subprocess.CompletedProcess[str]) -> str:
+    """The id of the plan a successful `provision.py plan ENV` printed."""
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    found = re.search(r"plan (\w+): \d+ change", planned.stdout)
+    assert found, planned.stdout
+    return found.group(1)
 
 
 def sqlite_url(path: Path) -> str:

@@ -45,7 +45,9 @@ def gate(**overrides: object) -> approval.Granted:
 
 
 def test_a_fresh_approval_by_someone_else_for_the_same_bundle_passes() -> None:
-    assert gate() == approval.Granted(plan_id="plan1", approver="bob")
+    granted = gate()
+    assert (granted.plan_id, granted.approver) == ("plan1", "bob")
+    assert granted.plan == plan()["plan1"].payload  # what the approver saw, for the apply
 
 
 def test_no_approval() -> None:

@@ -1,6 +1,8 @@
 """Drift and live differences on real local hosts: a hand edit is drift on exactly that host, a
-removed package on the hosts that lost it, the next apply repairs them all, and a package version
-planted on one host is a live difference the contract does not explain."""
+removed package on the hosts that lost it, the next apply repairs them all; qa and staging, of
+different sizes and contract values, compare live with every difference explained, and a package
+version planted on one host is a live difference the contract does not explain.
+(tests/test_live_parity.py: staging against prod, and hand changes of every kind.)"""
 
 from __future__ import annotations
 
@@ -103,15 +105,28 @@ def test_a_different_package_version_is_an_unexplained_live_difference(
 ) -> None:
     result = provision("diff", "qa", "staging", "--live", "--json")
     assert result.returncode == 1, result.stdout + result.stderr
-    report = json.loads(result.stdout[result.stdout.index("{") :])
-    flagged = [d for d in report["differences"] if not d["explained"]]
-    assert [(d["group"], d["kind"], d["name"]) for d in flagged] == [("db", "packages", "tzdata")]
-    assert older_tzdata_on_one_db_host in flagged[0]["values"]["staging"]
+    report = json.loads(result.stdout)
+    flagged = [d for d in report["differences"] if d["verdict"] == "unexplained"]
+    tzdata = [
+        d for d in flagged if (d["group"], d["kind"], d["name"]) == ("db", "packages", "tzdata")
+    ]
+    assert len(tzdata) == 1, flagged
+    assert tzdata[0]["hosts"] == ["staging-db-1"]
+    assert f"+{older_tzdata_on_one_db_host}" in tzdata[0]["diff"]
+    # whatever else the downgrade touched is on that host too
+    assert {h for d in flagged for h in d["hosts"]} == {"staging-db-1"}
 
 
 def test_live_diff_is_clean_when_only_the_contract_differs(qa_and_staging: None) -> None:
     result = provision("diff", "qa", "staging", "--live", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout[result.stdout.index("{") :])
-    assert report["differences"], "motd and contract-driven files do differ"
-    assert all(d["explained"] for d in report["differences"])
+    report = json.loads(result.stdout)
+    # qa runs one app host and staging two (nginx's upstream lists one server more), and the
+    # contract lets workers, pool size and log level differ: each is explained
+    assert report["differences"], "the contract-driven files do differ"
+    assert all(d["verdict"] == "allowed" for d in report["differences"]), [
+        d for d in report["differences"] if d["verdict"] != "allowed"
+    ]
+    reasons = " ".join(d["reason"] for d in report["differences"])
+    assert "qa has 1 app host(s), staging 2" in reasons
+    assert "app_workers" in reasons or "app_db_pool_size" in reasons

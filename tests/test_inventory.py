@@ -7,8 +7,13 @@ byte for byte. After an intended change to the output, regenerate them and revie
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,7 @@ from hostrun import provision
 
 from provisioner import paths
 from provisioner.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
-from provisioner.source import inventory
+from provisioner.source import hostkeys, inventory
 from provisioner.source.model import LoadedSource, load_source
 
 GOLDEN = TESTS / "golden"
@@ -67,15 +72,205 @@ def test_golden_inventory_is_what_ansible_needs(loaded: LoadedSource) -> None:
     qa = yaml.safe_load((GOLDEN / "qa" / "hosts.yml").read_text(encoding="utf-8"))["all"]
     assert qa["vars"]["provisioner_environment"] == "qa"
     assert qa["vars"]["ansible_user"] == "root"
+    assert qa["vars"]["ansible_ssh_private_key_file"] == ".state/ssh/id_ed25519"
     assert qa["children"]["app"]["hosts"]["qa-app-1"] == {"ansible_host": "198.18.1.10"}
     assert qa["children"]["app"]["vars"] == {"app_workers": 2}
     prod = yaml.safe_load((GOLDEN / "prod" / "hosts.yml").read_text(encoding="utf-8"))["all"]
     assert prod["vars"]["ansible_user"] == "deploy"
     assert prod["vars"]["ansible_port"] == 2222
-    assert prod["vars"]["ansible_ssh_private_key_file"] == "~/.ssh/prod_ed25519"
+    assert prod["vars"]["ansible_ssh_private_key_file"] == "~/.ssh/prod_ed25519"  # as configured
+    assert prod["vars"]["ansible_ssh_common_args"] == (
+        "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts/prod"
+    )
     assert prod["vars"]["log_retention_days"] == 30  # an `all` value from the source
     assert prod["children"]["db"]["hosts"] == {"prod-db-1": {"ansible_host": "203.0.113.10"}}
     assert list(prod["children"]) == sorted(prod["children"])
+
+
+# --- connection settings: plain values, for every reader of the inventory ----------------------
+
+JINJA = re.compile(r"\{\{|\{%|\{#")  # an expression, a statement or a comment
+
+
+def var_scopes(parsed: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, variables) of every level of a generated inventory: all, groups, hosts."""
+    top = parsed["all"]
+    yield "all", top.get("vars") or {}
+    for group, entry in (top.get("children") or {}).items():
+        yield group, entry.get("vars") or {}
+        for host, values in (entry.get("hosts") or {}).items():
+            yield f"{group}/{host}", values or {}
+
+
+def jinja_in_connection_settings(text: str) -> list[str]:
+    """`where: name` of every ansible_* value (however nested) holding a Jinja construct."""
+
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+
+    return [
+        f"{where}: {name}"
+        for where, scope in var_scopes(yaml.safe_load(text))
+        for name, value in scope.items()
+        if name.startswith("ansible_") and any(JINJA.search(s) for s in strings(value))
+    ]
+
+
+def generated_texts() -> list[tuple[str, str]]:
+    """(name, content) of every inventory generated here: the fixture's (one local and one
+    ssh environment), the shipped source's, and the committed files."""
+    fixture = load_source(FIXTURE_SOURCE)
+    shipped = load_source(paths.DEFAULT_SOURCE)
+    texts = [(f"fixture {env}", rendered(fixture, env)) for env in FIXTURE_ENVS]
+    texts += [(f"shipped {env}", rendered(shipped, env)) for env in shipped.source.environments]
+    texts += [
+        (str(path.relative_to(paths.REPO)), path.read_text(encoding="utf-8"))
+        for path in sorted((paths.REPO / "inventories").glob("*/hosts.yml"))
+    ]
+    return texts
+
+
+def test_the_jinja_check_finds_an_expression_in_a_connection_setting() -> None:
+    """The check below, shown to fail on what the inventories used to hold."""
+    text = rendered(load_source(FIXTURE_SOURCE), "qa")
+    parsed = yaml.safe_load(text)
+    parsed["all"]["vars"]["ansible_ssh_private_key_file"] = (
+        "{{ inventory_dir | dirname | dirname }}/.state/ssh/id_ed25519"
+    )
+    parsed["all"]["children"]["db"]["hosts"]["qa-db-1"]["ansible_port"] = "{% raw %}22"
+    assert jinja_in_connection_settings(yaml.safe_dump(parsed)) == [
+        "all: ansible_ssh_private_key_file",
+        "db/qa-db-1: ansible_port",
+    ]
+    assert jinja_in_connection_settings(text) == []
+
+
+def test_no_connection_setting_holds_a_jinja_expression() -> None:
+    """testinfra's ansible:// backend, `ansible-inventory --list` and anything else that reads
+    the inventory without Ansible's templating use ansible_* values as they are: an expression
+    there becomes a path ssh cannot open (issue 17: `{{ inventory_dir | dirname | dirname }}/
+    .state/ssh/id_ed25519` not accessible, ssh exit 255)."""
+    texts = generated_texts()
+    shipped = load_source(paths.DEFAULT_SOURCE).source.environments
+    assert len(texts) == len(FIXTURE_ENVS) + 2 * len(shipped)  # every environment, each way
+    for name, text in texts:
+        assert jinja_in_connection_settings(text) == [], name
+
+
+def test_connection_paths_are_the_tools_own_files_named_from_the_repo_root() -> None:
+    """The same bytes in every checkout (no absolute path of this one), naming, from the repo
+    root every entry point runs in, the key and host keys the tool makes and checks; an
+    execution node's job carries them to the same places in its project directory."""
+    assert inventory.LOCAL_KEY == ".state/ssh/id_ed25519"
+    assert paths.REPO / inventory.LOCAL_KEY == paths.SSH_KEY
+    assert inventory.known_hosts_file("prod") == "known_hosts/prod"
+    assert paths.REPO / inventory.known_hosts_file("prod") == hostkeys.known_hosts("prod")
+    # remote.payload() puts them there in a job's project/ (tests/test_remote.py)
+    assert hostkeys.known_hosts("prod").relative_to(hostkeys.KNOWN_HOSTS.parent).as_posix() == (
+        inventory.known_hosts_file("prod")
+    )
+    for _, text in generated_texts():
+        assert str(paths.REPO) not in text
+
+
+def plain_environment(home: Path | None = None) -> dict[str, str]:
+    """A user's shell: the venv's tools on PATH, no ANSIBLE_* setting (ansible.cfg is found in
+    the working directory, or not at all)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PROVISION"))}
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+    if home is not None:
+        environ["HOME"] = str(home)
+    return environ
+
+
+def test_testinfra_reads_the_connection_settings_from_the_repo_root(
+    loaded: LoadedSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """testinfra's ansible:// backend (`--hosts=ansible://all --ansible-inventory=...`) as it
+    builds each host's ssh command from `ansible-inventory --list`, run from the repo root: the
+    identity file and known_hosts it hands ssh are the tool's own, and nothing is left for
+    Ansible to render."""
+    from testinfra.utils.ansible_runner import AnsibleRunner  # noqa: PLC0415  (slow import)
+
+    monkeypatch.chdir(paths.REPO)  # testinfra runs ansible-inventory and ssh from here
+    monkeypatch.setenv("PATH", plain_environment()["PATH"])
+    for name in [n for n in os.environ if n.startswith("ANSIBLE_")]:
+        monkeypatch.delenv(name)  # ansible.cfg: the one in the working directory
+    seen: dict[str, set[tuple[str | None, str | None, str, str]]] = {}
+    for env in FIXTURE_ENVS:
+        directory = tmp_path / env
+        directory.mkdir()
+        (directory / "hosts.yml").write_text(rendered(loaded, env), encoding="utf-8")
+        reader = AnsibleRunner(str(directory))
+        hosts = reader.get_hosts("all")
+        assert hosts == sorted(loaded.environment(env).hosts)
+        seen[env] = set()
+        for host in hosts:
+            backend = reader.get_host(host).backend
+            assert backend.NAME == "ssh"  # testinfra's own ssh, not Ansible
+            command, args = backend._build_ssh_command("true")
+            line = backend.get_command(" ".join(command), *args)
+            assert not JINJA.search(line), line
+            assert backend.host.name == loaded.environment(env).address_of(host)
+            spec = backend.host
+            seen[env].add((spec.user, spec.port, backend.ssh_identity_file, backend.ssh_extra_args))
+    [(user, port, key, ssh_args)] = seen["qa"]  # one setting for all hosts
+    assert (user, port, key) == ("root", None, ".state/ssh/id_ed25519")
+    assert Path.cwd() / key == paths.SSH_KEY
+    assert ssh_args.endswith(inventory.LOCAL_SSH_ARGS)  # after ansible.cfg's ssh_args
+    [(user, port, key, ssh_args)] = seen["prod"]
+    assert (user, port, key) == ("deploy", "2222", "~/.ssh/prod_ed25519")  # as configured
+    assert ssh_args.endswith("-o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts/prod")
+    assert Path.cwd() / "known_hosts" / "prod" == hostkeys.known_hosts("prod")
+
+
+def test_the_deploy_key_is_the_public_half_of_the_key_ssh_uses_from_the_working_directory(
+    loaded: LoadedSource, tmp_path: Path
+) -> None:
+    """provisioner_deploy_keys (Ansible renders it) reads KEY.pub where ssh finds KEY: a
+    relative key from the working directory (here laid out as an execution node's job, a
+    directory other than this repo), a ~ key from the home directory, a key that is a link
+    next to the link. Ansible's file lookup alone would look for a relative path in the
+    playbook's and roles' directories."""
+    project = tmp_path / "job" / "project"
+    (project / ".state" / "ssh").mkdir(parents=True)
+    (project / ".state" / "ssh" / "id_ed25519.pub").write_text("ssh-ed25519 AAAA job-copy\n")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "real").write_text("private\n")
+    (home / ".ssh" / "prod_ed25519").symlink_to(tmp_path / "keys" / "real")
+    (home / ".ssh" / "prod_ed25519.pub").write_text("ssh-ed25519 BBBB prod\n")
+    keys = {}
+    for env, host in (("qa", "qa-db-1"), ("prod", "prod-db-1")):
+        directory = project / "inventories" / env
+        directory.mkdir(parents=True)
+        (directory / "hosts.yml").write_text(rendered(loaded, env), encoding="utf-8")
+        process = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible"),
+                *("-i", f"inventories/{env}", host, "-c", "local"),
+                *("-m", "ansible.builtin.debug", "-a", "var=provisioner_deploy_keys"),
+            ],
+            cwd=project,
+            env=plain_environment(home),  # no ansible.cfg: Ansible's defaults, JSON results
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert process.returncode == 0, process.stdout + process.stderr
+        said, result = process.stdout.split(" => ", 1)  # HOST | SUCCESS => {...}
+        assert said == f"{host} | SUCCESS", process.stdout
+        keys[env] = json.loads(result)["provisioner_deploy_keys"]
+    assert keys == {"qa": ["ssh-ed25519 AAAA job-copy"], "prod": ["ssh-ed25519 BBBB prod"]}
 
 
 # --- header -----------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from provisioner.deploy import tasks
 from provisioner.deploy.gate import Check, GateResult
 from provisioner.deploy.observer import plain
 from provisioner.deploy.outcome import (
@@ -24,6 +23,7 @@ from provisioner.errors import (
     EXIT_OK,
     EXIT_PREFLIGHT,
 )
+from provisioner.run import tasks
 from provisioner.run.changes import Change
 from provisioner.run.request import Failure, HostStats, RunResult
 from provisioner.run.status import Status

@@ -54,11 +54,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def plan_id(ledger: str) -> str:
-    planned = provision("plan", "prod", identity="alice", ledger=ledger)
-    assert planned.returncode == 0, planned.stdout + planned.stderr
-    found = re.search(r"plan (\w+): \d+ change", planned.stdout)
-    assert found, planned.stdout
-    return found.group(1)
+    return hostrun.planned_id(provision("plan", "prod", identity="alice", ledger=ledger))
 
 
 def test_prod_without_approval_is_refused_before_any_host_is_touched(ledger: str) -> None:

@@ -1,4 +1,4 @@
-"""Every playbook task the Python recognizes by name (provisioner.deploy.tasks) exists, under
+"""Every playbook task the Python recognizes by name (provisioner.run.tasks) exists, under
 that name, in the file it is said to be in."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from provisioner import paths
-from provisioner.deploy import tasks
+from provisioner.run import tasks
 
 NESTED = ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always")
 

@@ -16,8 +16,9 @@ COMMANDS = {
     "inventory": "generate inventories/<env>/ from the source of truth (or --check them)",
     "verify": "run the shared testinfra suite against an environment's hosts",
     "drift": "report every task that would change on the hosts, with diffs (exit 3 on drift)",
-    "fingerprint": "read from the hosts what the roles manage: versions, file hashes, services",
-    "diff": "show every variable that differs between two environments, and whether it may",
+    "fingerprint": "read the hosts: packages, units, sockets, sysctl, users, config files, "
+    "service settings",
+    "diff": "what differs between two environments (variables, or --live the hosts), and may it",
     "plan": "dry run saved as a plan (what would change, with diffs) that can be approved",
     "approve": "approve a plan: another person may then apply it (environments that need it)",
     "history": "list recorded runs (plan, apply, verify, drift...), or --verify the ledger",
@@ -41,6 +42,9 @@ examples:
   provision.py verify staging          test staging's hosts with the shared suite
   provision.py down qa                 remove qa's local hosts
   provision.py diff staging prod       what differs between staging and prod, and may it
+  provision.py diff staging prod --live  the same, read from the hosts, with line diffs
+  provision.py diff prod --since-last-apply
+                                       what changed on prod's hosts since its last good deploy
   provision.py plan prod               save what a prod apply would change, as a plan
   provision.py approve prod PLAN_ID    (someone else) approve it; then: provision.py prod
   provision.py gate staging            health, verification and load test of staging
@@ -98,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="print Ansible's output (repeat for more)",
     )
+    apply.add_argument(
+        "--accept-live-differences",
+        metavar="REASON",
+        help="apply although the approved plan found unexplained live differences from the "
+        "environment this one is promoted from (the reason and the differences are recorded)",
+    )
     _add_executor_options(apply)
 
     inventory = sub.add_parser(
@@ -129,26 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("-v", "--verbose", action="count", default=0)
     _add_executor_options(drift)
 
-    diff = sub.add_parser(
-        "diff", parents=[common], help=COMMANDS["diff"], description=COMMANDS["diff"]
-    )
-    diff.add_argument("env_a", metavar="ENV_A")
-    diff.add_argument("env_b", metavar="ENV_B")
-    diff.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    diff.add_argument(
-        "--live",
-        action="store_true",
-        help="compare the hosts' fingerprints instead of the configured variables",
-    )
-
-    fingerprint = sub.add_parser(
-        "fingerprint",
-        parents=[common],
-        help=COMMANDS["fingerprint"],
-        description=COMMANDS["fingerprint"],
-    )
-    fingerprint.add_argument("env")
-    fingerprint.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_diff_commands(sub, common)
 
     plan = sub.add_parser(
         "plan", parents=[common], help=COMMANDS["plan"], description=COMMANDS["plan"]
@@ -260,6 +251,11 @@ def _add_release_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     promote.add_argument("source_env", metavar="FROM")
     promote.add_argument("env", metavar="TO")
     promote.add_argument("-v", "--verbose", action="count", default=0)
+    promote.add_argument(
+        "--accept-live-differences",
+        metavar="REASON",
+        help="as for apply: go on despite the plan's unexplained live differences (recorded)",
+    )
 
 
 def with_default_command(argv: list[str]) -> list[str]:
@@ -267,3 +263,32 @@ def with_default_command(argv: list[str]) -> list[str]:
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         return ["apply", *argv]
     return argv
+
+
+def _add_diff_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """diff and fingerprint: what differs, in the source or on the hosts."""
+    diff = sub.add_parser(
+        "diff", parents=[common], help=COMMANDS["diff"], description=COMMANDS["diff"]
+    )
+    diff.add_argument("env_a", metavar="ENV_A")
+    diff.add_argument("env_b", metavar="ENV_B", nargs="?", help="(not with --since-last-apply)")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    diff.add_argument(
+        "--live",
+        action="store_true",
+        help="compare the hosts' fingerprints instead of the configured variables",
+    )
+    diff.add_argument(
+        "--since-last-apply",
+        action="store_true",
+        help="compare ENV_A's hosts now with their fingerprint at its last gated apply",
+    )
+
+    fingerprint = sub.add_parser(
+        "fingerprint",
+        parents=[common],
+        help=COMMANDS["fingerprint"],
+        description=COMMANDS["fingerprint"],
+    )
+    fingerprint.add_argument("env")
+    fingerprint.add_argument("--json", action="store_true", help="print JSON instead of a table")

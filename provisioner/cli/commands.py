@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,15 +20,16 @@ from provisioner.cli.tables import (
     diff_table,
     fingerprint_table,
     history_table,
-    live_diff_table,
+    live_report,
     run_detail,
     summary_table,
 )
-from provisioner.deploy import approval, fingerprint, workflow
+from provisioner.deploy import approval, workflow
 from provisioner.errors import EXIT_FAILED, EXIT_OK, InputError
 from provisioner.hosts import execnodes, localhosts, pkgcache
 from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import open_ledger
+from provisioner.live import compare, hostprint, record
 from provisioner.source import hostkeys, inventory, parity, secrets
 from provisioner.source.executor import parse_executor
 from provisioner.source.model import LoadedSource, LocalProvider, load_source
@@ -72,6 +73,7 @@ def _request(args: argparse.Namespace) -> workflow.DeployRequest:
         tags=getattr(args, "tags", None),
         verbosity=getattr(args, "verbose", 0),
         executors=getattr(args, "executors", None),
+        accept_live_differences=getattr(args, "accept_live_differences", None),
     )
 
 
@@ -143,21 +145,23 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 
 def _fingerprints(
     loaded: LoadedSource, env_name: str, console: Console
-) -> dict[str, fingerprint.HostPrint]:
+) -> dict[str, hostprint.HostPrint]:
     env = loaded.environment(env_name)
     vault = secrets.vault_for(env_name, env)
     with LiveProgress(console, env_name, len(env.hosts)) as live:
-        prints, _ = fingerprint.collect(env_name, tuple(vault.cmdline()), on_event=live.on_event)
-    return prints
+        return hostprint.collect(
+            env_name, sorted(env.hosts), tuple(vault.cmdline()), on_event=live.on_event
+        )
 
 
 def cmd_fingerprint(args: argparse.Namespace, console: Console) -> int:
     loaded = load_source(args.source)
     loaded.environment(args.env)
-    _generate(loaded, None, console)
-    prints = _fingerprints(loaded, args.env, console)
+    progress = Console(stderr=True, highlight=False) if args.json else console
+    _generate(loaded, None, progress)
+    prints = _fingerprints(loaded, args.env, progress)
     if args.json:
-        console.print_json(json.dumps({host: asdict(p) for host, p in prints.items()}))
+        console.print_json(json.dumps(prints))
     else:
         console.print(fingerprint_table(args.env, prints))
     return EXIT_OK
@@ -165,6 +169,13 @@ def cmd_fingerprint(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_diff(args: argparse.Namespace, console: Console) -> int:
     loaded = load_source(args.source)
+    if args.since_last_apply:
+        if args.env_b is not None or args.live:
+            raise InputError("diff ENV --since-last-apply takes one environment (and no --live)")
+        loaded.environment(args.env_a)
+        return _since_last_apply(args, loaded, console)
+    if args.env_b is None:
+        raise InputError("diff needs two environments: diff ENV_A ENV_B [--live]")
     envs = [args.env_a, args.env_b]
     for name in envs:
         loaded.environment(name)
@@ -190,19 +201,50 @@ def _live_diff(
     # With --json, stdout carries the JSON alone: progress goes to stderr.
     progress = Console(stderr=True, highlight=False) if args.json else console
     _generate(loaded, None, progress)
-    prints = {env: _fingerprints(loaded, env, progress) for env in envs}
-    found = fingerprint.compare(loaded, envs, prints)
-    bad = sum(not d.explained for d in found)
-    return _report(
+    readings = {env: _fingerprints(loaded, env, progress) for env in envs}
+    found = compare.between(loaded, envs, readings)
+    bad = sum(not d.allowed for d in found)
+    return _live_report(
         console,
         args.json,
-        envs=envs,
+        head={"environments": envs},
         found=found,
-        table=live_diff_table(envs, found),
-        summary=f"{len(found)} live differences between {envs[0]} and {envs[1]}, "
-        f"{bad} not explained by the parity contract",
+        summary=f"{len(found)} live differences between {envs[0]} and {envs[1]}, {bad} unexplained",
         bad=bad,
     )
+
+
+def _since_last_apply(args: argparse.Namespace, loaded: LoadedSource, console: Console) -> int:
+    progress = Console(stderr=True, highlight=False) if args.json else console
+    env = args.env_a
+    run_id, then = record.last_kept(open_ledger(), env)
+    _generate(loaded, None, progress)
+    found = compare.since(loaded, env, then, _fingerprints(loaded, env, progress))
+    return _live_report(
+        console,
+        args.json,
+        head={"environment": env, "since_run": run_id},
+        found=found,
+        summary=f"{len(found)} changes on {env}'s hosts since run {run_id} (its last gated apply)",
+        bad=len(found),
+    )
+
+
+def _live_report(
+    console: Console,
+    as_json: bool,
+    *,
+    head: dict[str, Any],
+    found: list[compare.LiveDifference],
+    summary: str,
+    bad: int,
+) -> int:
+    if as_json:
+        console.print_json(json.dumps({**head, "differences": [d.as_dict() for d in found]}))
+    else:
+        live_report(console, found)
+        console.print(summary, markup=False)
+    return EXIT_FAILED if bad else EXIT_OK
 
 
 def _report(
@@ -210,7 +252,7 @@ def _report(
     as_json: bool,
     *,
     envs: list[str],
-    found: Sequence[parity.Difference | fingerprint.LiveDifference],
+    found: Sequence[parity.Difference],
     table: Table,
     summary: str,
     bad: int,

@@ -9,14 +9,16 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from provisioner.deploy.fingerprint import HostPrint, LiveDifference
 from provisioner.ledger.records import RunDetail, RunSummary
+from provisioner.live.compare import LiveDifference
+from provisioner.live.hostprint import HostPrint
 from provisioner.run.changes import Change
 from provisioner.run.request import RunResult
 from provisioner.run.status import Status
 from provisioner.source.parity import Difference
 
-SHA256_HEX = 64  # length of a file hash in a fingerprint
+DIFF_LINES = 60  # of one difference, in the terminal (all of it in --json)
+DIFF_LINES_ALLOWED = 0  # an allowed difference is one line: what and why
 
 
 def summary_table(result: RunResult) -> Table:
@@ -73,38 +75,43 @@ def print_changes(console: Console, changes: list[Change]) -> None:
 
 
 def fingerprint_table(env: str, prints: dict[str, HostPrint]) -> Table:
+    """How much each host's fingerprint holds, kind by kind (--json prints all of it)."""
     hosts = list(prints)
-    table = Table(title=f"{env}: what the roles manage, as found on the hosts")
+    table = Table(title=f"{env}: the hosts as read (entries per kind; --json for every value)")
     table.add_column("kind")
-    table.add_column("name")
     for host in hosts:
-        table.add_column(host)
-    keys = sorted({key for p in prints.values() for key in p.items()})
-    for kind, name in keys:
-        cells = [_short(prints[h].items().get((kind, name), "-")) for h in hosts]
-        table.add_row(kind, name, *cells)
-    return table
-
-
-def live_diff_table(envs: list[str], differences: list[LiveDifference]) -> Table:
-    table = Table(title=f"{envs[0]} vs {envs[1]}, live")
-    for column in ("group", "kind", "name", *envs, "verdict"):
-        table.add_column(column)
-    for diff in differences:
-        cells = [", ".join(_short(v) for v in diff.values[env]) for env in envs]
-        verdict = (
-            Text(f"explained: {diff.reason}", style="green")
-            if diff.explained
-            else Text(f"UNEXPLAINED: {diff.reason}", style="bold red")
+        table.add_column(host, justify="right")
+    for kind in sorted({kind for printed in prints.values() for kind in printed}):
+        table.add_row(kind, *(str(len(prints[h].get(kind, {}))) for h in hosts))
+    system = sorted({name for printed in prints.values() for name in printed.get("system", {})})
+    for name in system:
+        table.add_row(
+            Text(f"system {name}", style="dim"),
+            *(prints[h].get("system", {}).get(name, "-") for h in hosts),
         )
-        table.add_row(diff.group, diff.kind, diff.name, *cells, verdict)
     return table
 
 
-def _short(value: object) -> str:
-    """Hashes are long; twelve characters tell them apart."""
-    text = "absent" if value is None else str(value)
-    return text[:12] if len(text) == SHA256_HEX else text
+def live_report(console: Console, differences: list[LiveDifference]) -> None:
+    """Unexplained differences first, each with its hosts and its line diff; then the allowed."""
+    for diff in sorted(differences, key=lambda d: d.allowed):
+        where = f"on {', '.join(diff.hosts)} (reference: {', '.join(diff.reference) or '-'})"
+        head = Text.assemble(
+            (
+                "allowed " if diff.allowed else "UNEXPLAINED ",
+                "green" if diff.allowed else "bold red",
+            ),
+            f"{diff.group} {diff.kind} {diff.name} {where}: {diff.reason}",
+        )
+        console.print(head)
+        shown = diff.diff if not diff.allowed else diff.diff[:DIFF_LINES_ALLOWED]
+        for line in shown[:DIFF_LINES]:
+            style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
+            console.print(Text("    " + line, style=style))
+        if len(shown) > DIFF_LINES:
+            console.print(
+                Text(f"    ... {len(shown) - DIFF_LINES} more lines (--json)", style="dim")
+            )
 
 
 def gate_table(env: str, gate: dict[str, Any]) -> Table:

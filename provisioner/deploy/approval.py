@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from provisioner.errors import ApprovalError
 from provisioner.ledger.records import Entry
@@ -27,6 +28,7 @@ PLAN_APPLIED = "plan-applied"
 class Granted:
     plan_id: str
     approver: str
+    plan: dict[str, Any]  # the plan's ledger entry, as the approver saw it
 
 
 def check(
@@ -73,7 +75,7 @@ def check(
         )
     if plan_id in applied_plans:
         raise ApprovalError(f"{env}: plan {plan_id} was already applied; plan and approve again")
-    return Granted(plan_id=plan_id, approver=approver)
+    return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
 
 
 def _hours(delta: timedelta) -> str:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.deploy import releases, tasks
+from provisioner.deploy import releases
 from provisioner.deploy.gate import GateResult
 from provisioner.errors import EXIT_DRIFT, EXIT_FAILED, EXIT_GATE, EXIT_OK, EXIT_PREFLIGHT
+from provisioner.run import tasks
 from provisioner.run.request import RunResult
 from provisioner.run.status import Status
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner import paths
-from provisioner.deploy import tasks
 from provisioner.ledger.ledger import Ledger
+from provisioner.run import tasks
 from provisioner.run.changes import Change
 from provisioner.run.request import EventCallback, RunRequest, RunResult
 from provisioner.run.runner import run_playbook

@@ -32,6 +32,8 @@ from provisioner.errors import EXIT_OK, InputError
 from provisioner.hosts import localhosts
 from provisioner.ledger.ledger import Ledger, open_ledger
 from provisioner.ledger.recording import Recorded
+from provisioner.live import gate as live_gate
+from provisioner.live import hostprint, record
 from provisioner.run import remote, strategy
 from provisioner.run.request import Payload, RunRequest, RunResult
 from provisioner.run.runner import run_playbook
@@ -58,6 +60,8 @@ class DeployRequest:
     tags: str | None = None  # only tasks with these tags
     verbosity: int = 0  # > 0: Ansible's output too
     executors: str | None = None  # execution node URLs, comma-separated; LOCAL; None: the source's
+    # Apply although the approved plan found unexplained live differences (recorded, with why).
+    accept_live_differences: str | None = None
 
     def full_apply(self) -> DeployRequest:
         """Exactly a full apply: no dry run, no narrowing (what a promotion runs)."""
@@ -182,6 +186,20 @@ def apply(request: DeployRequest, observer: Observer) -> int:
             granted = _approval_gate(request.env, ctx, run.identity)
             run.plan_id = granted.plan_id
             observer.say(f"• plan {granted.plan_id}, approved by {granted.approver}")
+            accepted = live_gate.check(request.env, granted.plan, request.accept_live_differences)
+            if accepted:
+                run.attach(
+                    live_gate.OVERRIDE,
+                    {
+                        "plan_id": granted.plan_id,
+                        "reason": request.accept_live_differences,
+                        "differences": accepted,
+                    },
+                )
+                observer.say(
+                    f"[yellow]• {len(accepted)} unexplained live difference(s) accepted: "
+                    f"{request.accept_live_differences}[/]"
+                )
         result = run_site(request, observer, ctx, run, check=False, start_hosts=True)
         if granted is not None and result.succeeded:
             run.attach(approval.PLAN_APPLIED, {"plan_id": granted.plan_id})
@@ -192,6 +210,9 @@ def apply(request: DeployRequest, observer: Observer) -> int:
         if step.gate:
             verdict = _run_gate(request.env, observer, ctx, run, bundle=ctx.promotable, expected={})
             step = _said(observer, outcome.gated(verdict))
+            if verdict.passed and set(result.fingerprints) == set(ctx.env.hosts):
+                # what the hosts are after a good deploy: `diff ENV --since-last-apply`'s past
+                record.keep(run, result.fingerprints)
         if step.roll_back is not None:
             done = _roll_back(
                 request.env, observer, ctx, run, hosts=outcome.switched, reason=step.roll_back
@@ -335,15 +356,15 @@ def plan(request: DeployRequest, observer: Observer) -> int:
         result = run_site(request, observer, ctx, run, check=True, start_hosts=True)
         run.finish(result)
         if result.succeeded:
-            run.attach(
-                approval.PLAN,
-                {
-                    "plan_id": run.run_id,
-                    "planner": run.identity,
-                    "bundle": ctx.bundle.as_dict(),
-                    "changes": [c.as_dict() for c in result.changes],
-                },
-            )
+            planned = {
+                "plan_id": run.run_id,
+                "planner": run.identity,
+                "bundle": ctx.bundle.as_dict(),
+                "changes": [c.as_dict() for c in result.changes],
+            }
+            if ctx.env.promoted_from is not None:
+                planned[live_gate.PLAN_KEY] = _live_parity(ctx, request.env, result, observer)
+            run.attach(approval.PLAN, planned)
     observer.changes(result.changes)
     outcome = Outcome(request.env, run.run_id, verb=WOULD_CHANGE, deploy=False)
     _said(observer, outcome.played(result, canceled=_canceled(run)))
@@ -359,6 +380,41 @@ def plan(request: DeployRequest, observer: Observer) -> int:
             f"provision.py approve {request.env} {run.run_id}"
         )
     return outcome.code
+
+
+def _live_parity(
+    ctx: Context, env_name: str, result: RunResult, observer: Observer
+) -> dict[str, Any]:
+    """The plan's live comparison with the environment it is promoted from (the plan's own run
+    read this environment's hosts; the source's are read now)."""
+    source = str(ctx.env.promoted_from)
+    source_env = ctx.loaded.environment(source)
+    observer.say(f"• live parity: reading {source}'s hosts to compare")
+    with observer.live(source, len(source_env.hosts)) as on_event:
+        theirs = hostprint.collect(
+            source,
+            sorted(source_env.hosts),
+            tuple(secrets.vault_for(source, source_env).cmdline()),
+            on_event=on_event,
+        )
+    found = live_gate.for_plan(
+        ctx.loaded,
+        env_name,
+        source,
+        {source: theirs, env_name: result.fingerprints},
+        result.changes,
+    )
+    style = "red" if found["unexplained"] else "green"
+    observer.say(
+        f"[{style}]• live parity with {source}: {len(found['unexplained'])} unexplained, "
+        f"{len(found['excused'])} on hosts this plan changes, {found['allowed']} allowed[/]"
+    )
+    for difference in found["unexplained"]:
+        observer.say(
+            f"[red]  UNEXPLAINED {difference['group']} {difference['kind']} {difference['name']} "
+            f"on {', '.join(difference['hosts'])}[/]"
+        )
+    return found
 
 
 def drift(request: DeployRequest, observer: Observer) -> int:

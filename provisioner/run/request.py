@@ -63,6 +63,8 @@ class RunResult:
     seconds: float = 0.0
     changes: list[Change] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    # host -> what site.yml's last play read (provisioner/live/): kind -> name -> value
+    fingerprints: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -92,6 +94,7 @@ class RunRequest:
     playbook: Path = paths.SITE_PLAYBOOK
     limit: str | None = None
     tags: str | None = None
+    skip_tags: str | None = None
     check: bool = False
     verbosity: int = 0
     hosts: int = 0  # how many hosts the run may touch: forks are sized to it (0: ansible.cfg's)
@@ -120,6 +123,8 @@ class RunRequest:
         parts: list[str] = []
         if self.tags:
             parts += ["--tags", self.tags]
+        if self.skip_tags:
+            parts += ["--skip-tags", self.skip_tags]
         if self.check:
             parts += ["--check", "--diff"]
         return parts

@@ -13,7 +13,7 @@ from typing import Any
 
 from provisioner import paths
 from provisioner.errors import ProvisionerError
-from provisioner.run import local, remote
+from provisioner.run import local, remote, tasks
 from provisioner.run.changes import Change, from_event
 from provisioner.run.events import KEPT_EVENTS, failure_message, host_stats, is_failure
 from provisioner.run.request import Backend, EventCallback, Failure, RunRequest, RunResult
@@ -31,6 +31,7 @@ def run_playbook(
     stats: dict[str, Any] = {}
     changes: list[Change] = []
     failures: list[Failure] = []
+    fingerprints: dict[str, dict[str, dict[str, str]]] = {}
 
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
@@ -42,6 +43,9 @@ def run_playbook(
             failures.append(
                 Failure(str(data.get("host", "")), str(data.get("task", "")), failure_message(data))
             )
+        printed = _fingerprint(event)
+        if printed is not None:
+            fingerprints[str(data["host"])] = printed
         change = from_event(event)
         if change is not None:
             changes.append(change)
@@ -65,4 +69,18 @@ def run_playbook(
         seconds=time.monotonic() - started,
         changes=changes,
         failures=failures,
+        fingerprints=dict(sorted(fingerprints.items())),
     )
+
+
+def _fingerprint(event: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+    """A host's fingerprint, if this event is the fingerprint task's result (all strings)."""
+    data = event.get("event_data", {})
+    if event.get("event") != "runner_on_ok" or data.get("task") != tasks.FINGERPRINT_REPORT.name:
+        return None
+    raw = (data.get("res") or {}).get("fingerprint") or {}
+    return {
+        str(kind): {str(k): str(v) for k, v in items.items()}
+        for kind, items in raw.items()
+        if isinstance(items, dict)
+    }

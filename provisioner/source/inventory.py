@@ -9,6 +9,17 @@ Layout of one environment:
     inventories/<env>/group_vars -> ../../group_vars   the shared values, written once
 Ansible reads group_vars/ only next to an inventory source or a playbook; the link is how the
 root group_vars/ reaches every environment.
+
+Connection settings (every `ansible_*` value) are plain values, never Jinja: tools that read an
+inventory without rendering it (testinfra's ansible:// backend, `ansible-inventory --list`,
+anything that turns it into an ssh command line) use them as they are. The files they name in
+this repo are written relative to the repo root (`.state/ssh/id_ed25519`,
+`known_hosts/<env>`), so the generated files are the same bytes in every checkout; ssh opens
+them from its working directory, which is the repo root for every entry point: provision.py
+(ansible-runner's project_dir is the repo), plain `ansible-playbook -i inventories/ENV` and
+testinfra run from the repo root (as ansible.cfg's relative vault client already requires),
+AWX (the project checkout), and an execution node (the job's project/ directory, where the job
+carries the key and host keys at the same relative paths: provisioner/run/remote.py).
 """
 
 from __future__ import annotations
@@ -28,13 +39,26 @@ from provisioner.source import parity, secrets, sharedvars
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, SshProvider
 
 GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
-# Local hosts are recreated at will, so their host keys change: checking them means nothing.
-LOCAL_KEY = "{{ inventory_dir | dirname | dirname }}/.state/ssh/id_ed25519"
-# The public half of whichever key the tool connects with.
+# The key of local hosts, relative to the repo root (the working directory of every entry
+# point; see above): the same bytes in every checkout, and a path ssh opens as it is.
+LOCAL_KEY = paths.SSH_KEY.relative_to(paths.REPO).as_posix()
+# The public half of whichever key the tool connects with, for the deploy user. Not a connection
+# setting, so Ansible renders it; its file lookup would search a relative path in the role's
+# and playbook's directories, not where ssh looks, so the key's directory is made absolute
+# first (realpath: from the working directory, as ssh resolves it) and the file name kept as
+# it is (a key that is a link still finds the .pub next to the link).
 DEPLOY_KEY = (
-    "{{ lookup('ansible.builtin.file', (ansible_ssh_private_key_file | expanduser) ~ '.pub') }}"
+    "{{ lookup('ansible.builtin.file', (ansible_ssh_private_key_file | expanduser | dirname"
+    " | realpath) ~ '/' ~ (ansible_ssh_private_key_file | basename) ~ '.pub') }}"
 )
+# Local hosts are recreated at will, so their host keys change: checking them means nothing.
 LOCAL_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+
+
+def known_hosts_file(env_name: str) -> str:
+    """Where a real environment's reviewed host keys are (hostkeys.known_hosts, written by
+    `provision.py trust ENV`), relative to the repo root, as its inventory names them."""
+    return f"known_hosts/{env_name}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +120,6 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
     if isinstance(env.provider, LocalProvider):
         values.update(
             ansible_user="root",
-            # Resolved by Ansible, so the inventory works from any working directory.
             ansible_ssh_private_key_file=LOCAL_KEY,
             ansible_ssh_common_args=LOCAL_SSH_ARGS,
             # The same, said the way every connection plugin reads it (mitogen ignores the ssh
@@ -112,12 +135,12 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
             # Real servers: host keys are checked against the reviewed known_hosts/<env>
             # (`provision.py trust ENV`), never accepted blindly.
             ansible_ssh_common_args=(
-                "-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
-                + "{{ inventory_dir | dirname | dirname }}"
-                + f"/known_hosts/{env_name}"
+                f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts_file(env_name)}"
             ),
         )
-    # The vault-encrypted secrets, loaded by the plays that need them (see secrets.py).
+    # The vault-encrypted secrets, loaded by the plays that need them (see secrets.py). Not a
+    # connection setting: vars_files resolves a relative path against the playbook's directory,
+    # so Ansible renders this one from the inventory's place.
     values[secrets.SECRETS_VAR] = "{{ inventory_dir | dirname | dirname }}/" + (
         secrets.inventory_file(env_name, env)
     )

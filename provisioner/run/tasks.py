@@ -26,6 +26,6 @@ RELEASE_REPORT = PlaybookTask(
     "Report the release now running", paths.REPO / "roles" / "app" / "tasks" / "rollback.yml"
 )
 # Its result is a host's fingerprint.
-FINGERPRINT_REPORT = PlaybookTask("Report the fingerprint", paths.PLAYBOOKS / "fingerprint.yml")
+FINGERPRINT_REPORT = PlaybookTask("Read the host's fingerprint", paths.PLAYBOOKS / "site.yml")
 
 KEYED = (PREFLIGHT, RELEASE_SWITCH, RELEASE_REPORT, FINGERPRINT_REPORT)
