@@ -7,7 +7,7 @@ export PATH := $(VENV_BIN):$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/hosts/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup image cache staging qa prod test lint unit hosts molecule molecule-suite pipeline bench inventory-check clean-hosts
+.PHONY: setup image cache staging qa prod test lint unit hosts molecule molecule-suite pipeline bench bench-fingerprint inventory-check clean-hosts
 
 setup:
 	@scripts/setup.sh
@@ -65,6 +65,10 @@ pipeline: image
 HOSTS ?= 1,5,20
 bench: image
 	$(PY) -m bench.run --hosts $(HOSTS)
+
+# The full host fingerprint against the playbook it replaced, on 20 local hosts (about 10 minutes).
+bench-fingerprint: image
+	$(PY) -m bench.fingerprint --hosts 20
 
 clean-hosts: setup
 	for env in qa staging prod; do $(PY) provision.py down $$env; done

@@ -292,10 +292,10 @@ LABELS = {"stock": "(a) stock", "provision": "(b) provision.py", "project": "(c)
 LABELS["remote"] = "(d) remote"
 
 
-def failures(samples: list[Sample]) -> list[str]:
+def failures(samples: list[Sample], labels: dict[str, str] = LABELS) -> list[str]:
     """Every sample that measured a failed run or not every host, said plainly."""
     return [
-        f"{s.hosts} hosts: {LABELS[s.variant]} {s.phase} {s.problem}: no ratio from it"
+        f"{s.hosts} hosts: {labels[s.variant]} {s.phase} {s.problem}: no ratio from it"
         for s in samples
         if s.problem is not None
     ]

@@ -3,6 +3,10 @@ never becomes a ratio (pure logic; the benchmark itself runs by `make bench`).""
 
 from __future__ import annotations
 
+from rich.console import Console
+
+from bench.fingerprint import PHASE
+from bench.fingerprint import report as fingerprint_report
 from bench.run import Sample, failures, hosts_in_recap, ratio
 
 
@@ -43,3 +47,35 @@ def test_hosts_are_counted_from_the_play_recap() -> None:
     )
     assert hosts_in_recap(recap) == 2
     assert hosts_in_recap("ERROR! the playbook could not be found") == 0
+
+
+def fingerprint_runs(*, after_code: int = 0, converge_code: int = 0) -> list[Sample]:
+    return [
+        Sample(5, "provision", "cold", 60.0, 30.0, 90, converge_code, 400, 5),
+        Sample(5, "before", PHASE, 8.0, 4.0, 0, 0, 0, 5),
+        Sample(5, "after", PHASE, 4.0, 2.0, 0, after_code, 0, 5),
+        Sample(5, "before", PHASE, 10.0, 4.0, 0, 0, 0, 5),
+        Sample(5, "after", PHASE, 5.0, 4.0, 0, 0, 0, 5),
+        Sample(5, "command", PHASE, 6.0, 3.0, 0, 0, 0, 5),
+    ]
+
+
+def test_the_fingerprint_bench_prints_before_over_after() -> None:
+    console = Console(record=True, width=120)
+    assert fingerprint_report(console, fingerprint_runs(), 5, 2048) == []
+    text = console.export_text()
+    assert "2.00x" in text  # wall: median 9.0 / 4.5
+    assert "1.33x" in text  # CPU: 4.0 / 3.0
+    assert "2 KiB" in text
+
+
+def test_the_fingerprint_bench_gives_no_ratio_when_a_read_or_the_converge_failed() -> None:
+    for runs, named in (
+        (fingerprint_runs(after_code=2), "(after) full fingerprint fingerprint exit 2"),
+        (fingerprint_runs(converge_code=2), "provision.py converge cold exit 2"),
+    ):
+        console = Console(record=True, width=120)
+        assert fingerprint_report(console, runs, 5, 2048) == [f"5 hosts: {named}: no ratio from it"]
+        text = console.export_text()
+        assert "x" not in text.split("before/after")[1].split("\n")[0]
+        assert "FAILED" in text

@@ -101,7 +101,7 @@ CHANGES = (
     Change("prod-app-2", "system", "timezone", "+Europe/Paris"),
     Change("prod-db-1", "users", "mallory", "+uid="),
     Change("prod-app-1", "sockets", "tcp 0.0.0.0:9999", "+python3"),
-    Change("prod-db-1", "settings", "postgresql settings", "+work_mem = 65536 kB"),
+    Change("prod-db-1", "settings", "postgresql settings", "+work_mem = 64MB"),
     Change("prod-app-2", "files", "/etc/cron.d/backdoor", "+* * * * * root /bin/true"),
 )
 

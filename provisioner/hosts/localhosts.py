@@ -18,6 +18,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from provisioner import paths
 from provisioner.errors import HostError
@@ -161,6 +163,16 @@ class Container:
     image: str
     address: str | None
     key: str | None  # which SSH key it accepts (KEY_LABEL)
+    # Listed as running, but its process is gone: podman's state outlived the processes (a
+    # machine restored from a snapshot, a killed conmon). Neither exec nor start works on it.
+    stale: bool = False
+
+
+def is_stale(state: dict[str, Any]) -> bool:
+    """Running by podman's `State`, but its main process (same pid namespace: podman runs as
+    root here) no longer exists."""
+    pid = int(state.get("Pid") or 0)
+    return bool(state.get("Running")) and not (pid > 0 and Path(f"/proc/{pid}").exists())
 
 
 def containers(env: str, label: str = LABEL) -> dict[str, Container]:
@@ -176,6 +188,7 @@ def containers(env: str, label: str = LABEL) -> dict[str, Container]:
         found[name] = Container(
             name=name,
             running=bool(inspect["State"].get("Running")),
+            stale=is_stale(inspect["State"]),
             image=inspect["ImageName"],
             address=address,
             key=(inspect["Config"].get("Labels") or {}).get(KEY_LABEL),
@@ -238,6 +251,10 @@ def ensure_containers(
         podman("rm", "-f", "-t", "5", name)
     for name, address in sorted(wanted.items()):
         current = existing.get(name)
+        if current and current.stale:
+            say(f"recreating {name}: podman lists it as running, but its process is gone")
+            podman("rm", "-f", "-t", "5", name)
+            current = None
         if current and (
             current.image != tag or current.address not in (None, address) or current.key != key
         ):

@@ -1,0 +1,29 @@
+"""Which containers `up` must recreate rather than trust podman's word for (pure logic: the
+state is podman's `inspect` State; the process check reads this machine's /proc)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from provisioner.hosts.localhosts import is_stale
+
+
+def gone_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_running_container_whose_process_exists_is_trusted() -> None:
+    assert not is_stale({"Running": True, "Pid": os.getpid()})
+
+
+def test_a_running_container_whose_process_is_gone_is_stale() -> None:
+    assert is_stale({"Running": True, "Pid": gone_pid()})
+    assert is_stale({"Running": True, "Pid": 0})  # podman's state without a process
+
+
+def test_a_stopped_container_is_not_stale_it_is_started() -> None:
+    assert not is_stale({"Running": False, "Pid": 0})
