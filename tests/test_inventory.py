@@ -125,14 +125,16 @@ def jinja_in_connection_settings(text: str) -> list[str]:
 
 def generated_texts() -> list[tuple[str, str]]:
     """(name, content) of every inventory generated here: the fixture's (one local and one
-    ssh environment), the shipped source's, and the committed files."""
+    ssh environment), the shipped source's, and the committed files of its environments."""
     fixture = load_source(FIXTURE_SOURCE)
     shipped = load_source(paths.DEFAULT_SOURCE)
     texts = [(f"fixture {env}", rendered(fixture, env)) for env in FIXTURE_ENVS]
     texts += [(f"shipped {env}", rendered(shipped, env)) for env in shipped.source.environments]
     texts += [
         (str(path.relative_to(paths.REPO)), path.read_text(encoding="utf-8"))
-        for path in sorted((paths.REPO / "inventories").glob("*/hosts.yml"))
+        for env in shipped.source.environments
+        # the committed files only: not a bench's or a test's environment written beside them
+        if (path := paths.INVENTORIES / env / "hosts.yml").exists()
     ]
     return texts
 
