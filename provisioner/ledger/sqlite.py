@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
@@ -32,6 +33,27 @@ class _SQLiteTx:
         return datetime.now(UTC)
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """WAL: readers (runs, verify) never wait for a writer; its files get the db's mode.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite reports "database is locked"
+    at once, without its busy timeout, to the others that open the file meanwhile (several runs
+    starting together on a new ledger). The mode is kept in the file: once it reads `wal` there
+    is nothing to do; until then, retry within the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -43,8 +65,7 @@ class SQLiteStore(Store):
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open the run ledger {self.where}: {exc}") from exc
         try:
-            # WAL: readers (runs, verify) never wait for a writer; its files get the db's mode
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._conn)
         except sqlite3.Error as exc:
             self._conn.close()
             raise LedgerError(f"cannot open the run ledger {self.where}: {exc}") from exc
