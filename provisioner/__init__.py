@@ -7,6 +7,8 @@ below it, never from above (tests/test_layout.py checks it, function-level impor
     deploy    the deploy workflow behind a typed request, how a run ends, what it reports
               to its observer; approval, promotion, releases and rollback, the post-deploy
               gate, load gate, verify
+    incremental  the incremental apply: each host's inputs and managed state after a good
+              apply, read back without Ansible, and the choice of hosts the next apply runs
     live      live parity: the hosts' fingerprints, normalised, compared between environments
               or with the last gated apply, kept with the ledger; the parity gate of plans
     ledger    the run ledger (records, hash chain, SQLite/PostgreSQL stores, locks) and the
@@ -31,6 +33,7 @@ LAYERS: dict[str, int] = {
     "hosts": 4,
     "ledger": 4,
     "live": 5,
+    "incremental": 5,
     "deploy": 6,
     "cli": 7,
 }

@@ -58,11 +58,11 @@ def sqlite_url(path: Path) -> str:
 
 
 def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
-    """`provision.py ENV [EXTRA...]` in the background; returns once the run holds the
+    """`provision.py ENV --full [EXTRA...]` in the background; returns once the run holds the
     environment's lock (so it really runs) and a few seconds more (so the playbook is under
-    way)."""
+    way: --full, or the incremental apply could skip every host and be done by then)."""
     run = subprocess.Popen(
-        [sys.executable, str(paths.REPO / "provision.py"), env, *extra],
+        [sys.executable, str(paths.REPO / "provision.py"), env, "--full", *extra],
         cwd=paths.REPO,
         env={**os.environ, "PROVISION_LEDGER_URL": ledger},
         stdout=subprocess.PIPE,

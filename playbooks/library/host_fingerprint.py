@@ -51,6 +51,19 @@ options:
       configuration; an argv whose program is missing is reported as such.
     type: dict
     default: {}
+  packages:
+    description: The packages the roles install; returned in I(manifest), for a later reading
+      of just what the roles manage (every package is in the fingerprint).
+    type: list
+    elements: str
+    default: []
+  services:
+    description: The systemd units the roles manage; returned in I(manifest) with I(files),
+      I(probes) and I(packages), for a later reading of just those (every unit's state is in
+      the fingerprint).
+    type: list
+    elements: str
+    default: []
   secrets:
     description: Values to mask in everything returned.
     type: list
@@ -65,6 +78,11 @@ options:
 RETURN = r"""
 fingerprint:
   description: kind -> name -> value (all strings).
+  returned: always
+  type: dict
+manifest:
+  description: The I(files), I(probes), I(packages) and I(services) it was given, as rendered
+    for this host.
   returned: always
   type: dict
 """
@@ -375,6 +393,8 @@ def main() -> None:
             "walk": {"type": "list", "elements": "path", "default": ["/etc"]},
             "ignore": {"type": "dict", "default": {}},
             "probes": {"type": "dict", "default": {}},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "services": {"type": "list", "elements": "str", "default": []},
             "secrets": {"type": "list", "elements": "str", "default": [], "no_log": True},
             "max_size": {"type": "int", "default": 262144},
         },
@@ -400,7 +420,15 @@ def main() -> None:
     for value in params["secrets"]:
         if value:
             fingerprint = _mask(fingerprint, value)
-    module.exit_json(changed=False, fingerprint=fingerprint)
+    # What the roles manage here, rendered: the incremental apply reads these again without
+    # Ansible (provisioner/incremental/onhost.py) to see whether the host is as it left it.
+    manifest = {
+        "files": sorted(set(params["files"])),
+        "probes": params["probes"],
+        "packages": sorted(set(params["packages"])),
+        "services": sorted(set(params["services"])),
+    }
+    module.exit_json(changed=False, fingerprint=fingerprint, manifest=manifest)
 
 
 def _mask(data: Any, secret: str) -> Any:

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
     apply.add_argument("--tags", help="only tasks with these tags, e.g. common")
     apply.add_argument(
+        "--full",
+        action="store_true",
+        help="run every host, also those unchanged since the last good apply (which an apply "
+        "otherwise skips)",
+    )
+    apply.add_argument(
         "--check",
         action="store_true",
         help="dry run: report what would change, with diffs, change nothing",
@@ -251,6 +257,7 @@ def _add_release_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     promote.add_argument("source_env", metavar="FROM")
     promote.add_argument("env", metavar="TO")
     promote.add_argument("-v", "--verbose", action="count", default=0)
+    promote.add_argument("--full", action="store_true", help="as for apply: run every host")
     promote.add_argument(
         "--accept-live-differences",
         metavar="REASON",

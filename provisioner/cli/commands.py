@@ -71,6 +71,7 @@ def _request(args: argparse.Namespace) -> workflow.DeployRequest:
         check=getattr(args, "check", False),
         limit=getattr(args, "limit", None),
         tags=getattr(args, "tags", None),
+        full=getattr(args, "full", False),
         verbosity=getattr(args, "verbose", 0),
         executors=getattr(args, "executors", None),
         accept_live_differences=getattr(args, "accept_live_differences", None),

@@ -36,6 +36,8 @@ def summary_table(result: RunResult) -> Table:
             str(stats.skipped),
             style=style,
         )
+    for host in result.skipped:  # the incremental apply did not run them
+        table.add_row(f"{host} (unchanged, skipped)", *["-"] * 5, style="dim")
     return table
 
 

@@ -28,8 +28,9 @@ from provisioner.deploy.outcome import (
     drift_ending,
     gate_ending,
 )
-from provisioner.errors import EXIT_OK, InputError
+from provisioner.errors import EXIT_OK, InputError, ProvisionerError
 from provisioner.hosts import localhosts
+from provisioner.incremental import record as host_state
 from provisioner.ledger.ledger import Ledger, open_ledger
 from provisioner.ledger.recording import Recorded
 from provisioner.live import gate as live_gate
@@ -58,6 +59,7 @@ class DeployRequest:
     check: bool = False  # a dry run with diffs: changes nothing
     limit: str | None = None  # only these hosts or groups (Ansible pattern)
     tags: str | None = None  # only tasks with these tags
+    full: bool = False  # run every host, also those the incremental apply would skip
     verbosity: int = 0  # > 0: Ansible's output too
     executors: str | None = None  # execution node URLs, comma-separated; LOCAL; None: the source's
     # Apply although the approved plan found unexplained live differences (recorded, with why).
@@ -121,15 +123,26 @@ def run_site(
     *,
     check: bool,
     start_hosts: bool,
+    skipped: dict[str, str] | None = None,
 ) -> RunResult:
     """(Start local hosts,) run site.yml with live progress and show the summary. The caller
-    records the outcome (run.finish), after whatever it does next."""
-    if start_hosts and isinstance(ctx.env.provider, LocalProvider):
-        localhosts.up(request.env, ctx.env, observer.note)
+    records the outcome (run.finish), after whatever it does next. `skipped`: hosts the
+    incremental apply leaves out (host -> why); when that is every host, no playbook runs."""
+    if start_hosts:
+        _start_hosts(request, ctx, observer)
+    skipped = skipped or {}
+    if skipped and set(skipped) >= set(ctx.env.hosts):
+        result = RunResult(request.env, Status.SUCCESSFUL, 0, skipped=dict(skipped))
+        observer.summary(result)
+        result.write_summary(paths.state_dir("runs", request.env) / "last-run.json")
+        return result
     executors = _executors(request, ctx.env)
+    limit = request.limit
+    if skipped:  # request.limit is None: the incremental apply runs only whole environments
+        limit = ",".join(sorted(set(ctx.env.hosts) - set(skipped)))
     playbook = RunRequest(
         env=request.env,
-        limit=request.limit,
+        limit=limit,
         tags=request.tags,
         check=check,
         verbosity=request.verbosity,
@@ -143,9 +156,15 @@ def run_site(
     observer.note(f"strategy {strategy.name()}, {playbook.hosts} hosts, on {where}")
     with observer.live(request.env, len(ctx.env.hosts), verbose=playbook.verbosity > 0) as on_event:
         result = run_playbook(playbook, on_event=on_event, cancel=run.cancel_requested)
+    result.skipped = dict(skipped)
     observer.summary(result)
     result.write_summary(paths.state_dir("runs", request.env) / "last-run.json")
     return result
+
+
+def _start_hosts(request: DeployRequest, ctx: Context, observer: Observer) -> None:
+    if isinstance(ctx.env.provider, LocalProvider):
+        localhosts.up(request.env, ctx.env, observer.note)
 
 
 def _executors(request: DeployRequest, env: Environment) -> list[Executor]:
@@ -200,26 +219,88 @@ def apply(request: DeployRequest, observer: Observer) -> int:
                     f"[yellow]• {len(accepted)} unexplained live difference(s) accepted: "
                     f"{request.accept_live_differences}[/]"
                 )
-        result = run_site(request, observer, ctx, run, check=False, start_hosts=True)
+        _start_hosts(request, ctx, observer)
+        choice = _choose_hosts(request, ctx, run, observer)
+        skipped = choice.skip if choice is not None else {}
+        result = run_site(
+            request, observer, ctx, run, check=False, start_hosts=False, skipped=skipped
+        )
         if granted is not None and result.succeeded:
             run.attach(approval.PLAN_APPLIED, {"plan_id": granted.plan_id})
         outcome = Outcome(
             request.env, run.run_id, verb=CHANGED, deploy=True, tags=bool(request.tags)
         )
         step = _said(observer, outcome.played(result, canceled=_canceled(run)))
+        # Went through: the gate passed, or nothing changed (the hosts are as the last good
+        # apply left them) and nothing stopped the run.
+        went_through = step.gate is False and step.roll_back is None and outcome.code == EXIT_OK
         if step.gate:
             verdict = _run_gate(request.env, observer, ctx, run, bundle=ctx.promotable, expected={})
             step = _said(observer, outcome.gated(verdict))
-            if verdict.passed and set(result.fingerprints) == set(ctx.env.hosts):
-                # what the hosts are after a good deploy: `diff ENV --since-last-apply`'s past
-                record.keep(run, result.fingerprints)
+            went_through = verdict.passed
+        if went_through and result.fingerprints:  # (none when every host was skipped)
+            _keep_fingerprints(run, ctx, result)
+        if went_through and choice is not None:
+            left_out = host_state.keep(run, ctx.env, ctx.vault, choice, result.manifests)
+            for host, why in left_out.items():
+                observer.note(f"{host} is not in this run's record ({why}): the next apply runs it")
         if step.roll_back is not None:
             done = _roll_back(
                 request.env, observer, ctx, run, hosts=outcome.switched, reason=step.roll_back
             )
             _said(observer, outcome.rolled_back(done.result.succeeded))
-        run.finish(result, status=outcome.status)
+        extra = {}
+        if choice is not None:
+            extra = {"incremental": {"ran": choice.run, "skipped": choice.skip}}
+        run.finish(result, extra=extra, status=outcome.status)
     return outcome.code
+
+
+def _choose_hosts(
+    request: DeployRequest, ctx: Context, run: Recorded, observer: Observer
+) -> host_state.Choice | None:
+    """Which hosts this apply runs: those whose inputs or managed state differ from the last
+    good apply's record (incremental/record.py); every host with --full or several executors
+    (their slices split the hosts themselves). None for a narrowed run (--limit, --tags): it
+    neither skips hosts nor leaves a record."""
+    if request.limit or request.tags:
+        return None
+    if request.full or len(_executors(request, ctx.env)) > 1:
+        choice = host_state.everything(request.env, ctx.vault, sorted(ctx.env.hosts))
+        observer.note("every host runs (--full)" if request.full else "every host runs (sliced)")
+        return choice
+    choice = host_state.choose(ctx.ledger, request.env, ctx.env, ctx.vault, run.run_id)
+    if not choice.skip:
+        reasons = sorted(set(choice.run.values()))
+        observer.note(f"every host runs: {reasons[0]}" if len(reasons) == 1 else "every host runs")
+        if len(reasons) > 1:
+            for host, why in choice.run.items():
+                observer.note(f"  {host}: {why}")
+        return choice
+    since = next(iter(choice.skip.values()))
+    observer.say(
+        f"• incremental: {len(choice.skip)} of {len(ctx.env.hosts)} host(s) {since}, skipped "
+        f"(--full runs them too); {len(choice.run) or 'none'} to run"
+    )
+    for host, why in choice.run.items():
+        observer.say(f"  {host}: {why}")
+    return choice
+
+
+def _keep_fingerprints(run: Recorded, ctx: Context, result: RunResult) -> None:
+    """What the hosts are after a good apply (its gate passed, or it changed nothing): `diff
+    ENV --since-last-apply`'s past. Hosts the incremental apply skipped are as the last kept
+    reading has them."""
+    prints = dict(result.fingerprints)
+    missing = set(ctx.env.hosts) - set(prints)
+    if missing and missing <= set(result.skipped):
+        try:
+            _, before = record.last_kept(ctx.ledger, run.env)
+        except ProvisionerError:  # none kept yet, or not on this machine: no complete reading
+            return
+        prints |= {host: before[host] for host in missing if host in before}
+    if set(prints) == set(ctx.env.hosts):
+        record.keep(run, dict(sorted(prints.items())))
 
 
 def _run_gate(

@@ -65,6 +65,11 @@ class RunResult:
     failures: list[Failure] = field(default_factory=list)
     # host -> what site.yml's last play read (provisioner/live/): kind -> name -> value
     fingerprints: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # host -> what the fingerprint module was told the roles manage there (files, probes,
+    # services), for the incremental apply's record
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # host -> why it was not run: unchanged since the last good apply (incremental apply)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -83,6 +88,7 @@ class RunResult:
             "changed": self.changed,
             "seconds": round(self.seconds, 1),
             "hosts": {name: asdict(stats) for name, stats in self.hosts.items()},
+            "skipped": dict(self.skipped),
             "changes": [change.as_dict() for change in self.changes],
         }
         path.write_text(json.dumps(summary, indent=2) + "\n")

@@ -32,6 +32,7 @@ def run_playbook(
     changes: list[Change] = []
     failures: list[Failure] = []
     fingerprints: dict[str, dict[str, dict[str, str]]] = {}
+    manifests: dict[str, dict[str, Any]] = {}
 
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data", {})
@@ -46,6 +47,9 @@ def run_playbook(
         printed = _fingerprint(event)
         if printed is not None:
             fingerprints[str(data["host"])] = printed
+            manifest = (data.get("res") or {}).get("manifest")
+            if isinstance(manifest, dict):
+                manifests[str(data["host"])] = manifest
         change = from_event(event)
         if change is not None:
             changes.append(change)
@@ -70,6 +74,7 @@ def run_playbook(
         changes=changes,
         failures=failures,
         fingerprints=dict(sorted(fingerprints.items())),
+        manifests=dict(sorted(manifests.items())),
     )
 
 

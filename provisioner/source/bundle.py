@@ -53,7 +53,7 @@ def tree_hash(files: list[Path], root: Path = paths.REPO) -> str:
     return digest.hexdigest()
 
 
-def _files_under(directory: Path) -> list[Path]:
+def files_under(directory: Path) -> list[Path]:
     return [
         p
         for p in directory.rglob("*")
@@ -62,13 +62,13 @@ def _files_under(directory: Path) -> list[Path]:
 
 
 def roles_hash() -> str:
-    files = [f for d in CONTENT_DIRS for f in _files_under(paths.REPO / d)]
+    files = [f for d in CONTENT_DIRS for f in files_under(paths.REPO / d)]
     files += [paths.REPO / name for name in CONTENT_FILES]
     return tree_hash(files)
 
 
 def inventory_hash(env: str) -> str:
-    return tree_hash(_files_under(paths.INVENTORIES / env))
+    return tree_hash(files_under(paths.INVENTORIES / env))
 
 
 def commit() -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shlex
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,6 +148,19 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
     values["provisioner_deploy_keys"] = [DEPLOY_KEY]
     values.update(sorted(env.vars.get("all", {}).items()))
     return values
+
+
+def ssh_command(env_name: str, env: Environment, host: str) -> tuple[list[str], str]:
+    """`ssh [options] user@address` to `host` with exactly the generated inventory's connection
+    settings, for what reaches a host without Ansible (the incremental apply's reading); and the
+    user. Run it from the repo root, like every other entry point (the module's docstring)."""
+    values = _all_vars(env_name, env)
+    argv = ["ssh", "-i", str(values["ansible_ssh_private_key_file"])]
+    argv += shlex.split(str(values["ansible_ssh_common_args"]))
+    if "ansible_port" in values:
+        argv += ["-p", str(values["ansible_port"])]
+    user = str(values["ansible_user"])
+    return [*argv, f"{user}@{env.addresses()[host]}"], user
 
 
 def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Generated]:
