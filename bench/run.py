@@ -9,25 +9,39 @@ the rest app; N = 1 puts all three tiers on one host), in one run:
                 the same playbook, inventory and vault
   (b) provision `python provision.py bench`, the project's configuration and everything the
                 tool does around the playbook (source validation, inventory generation, local
-                hosts check, ledger, lock, pre-flight, the post-deploy gate after a change)
+                hosts check, ledger, lock, pre-flight, the post-deploy gate after a change);
+                its no-op is `--full`: every host runs, as before the incremental apply
+  (b-incr)      variant "incremental": `python provision.py bench` no-op without --full, the
+                incremental apply (hosts unchanged since the last good apply are skipped; when
+                all are, no playbook runs). It counts as having seen a host it skipped.
   (c) project   `ansible-playbook` with the project's ansible.cfg and the same environment as
                 (b): what (b) costs on top of Ansible itself
 
-each as a cold converge (fresh containers) and a no-op re-run; wall time and controller CPU
-(user + system of every process the run waited for). Then, at the largest host count:
+Per host count, in this order: (a) cold converge (fresh containers) and no-op; fresh containers
+and (b)'s cold converge with the package cache warm (what the machine's apt-cacher-ng holds,
+warm after (a)'s converge); --repeat rounds of the no-ops (b-incr), (b) and (c), alternated;
+then fresh containers again and, last so that it disturbs no no-op, variant "cold-cache": (b)'s
+cold converge through an EMPTY package cache (PROVISION_PACKAGE_CACHE pointed at a new directory
+in the bench's temp dir; the machine's cache is stopped for it, since one cache holds the one
+address, and started again on its own directory after it; see Bench.cold_cache). Wall time and
+controller CPU (user + system of every process the run waited for). Then, at the largest host
+count:
 
-  (d) remote    `python provision.py bench --executors NODE,NODE` no-op: the same run sliced over
-                --executors local execution nodes (ansible-runner worker over SSH), against (b)
-                alternated with it; the controller's CPU per host-task in each
+  (d) remote    `python provision.py bench --full --executors NODE,NODE` no-op: the same run
+                sliced over --executors local execution nodes (ansible-runner worker over SSH),
+                against (b) (`--full`) alternated with it; the controller's CPU per host-task
 
-Ratios (a)/(b) and (b)/(c) are printed,
+Ratios are printed: (a)/(b) for the cold converge with a warm and with an empty cache,
+(a)/(b-incr) and (a)/(b) for the no-op, (b)/(c), and (b-incr)'s no-op wall time in seconds;
 with the machine it ran on; a CSV and a PNG chart are written to --out. Also timed: generating,
 validating and parity-checking a 3 x 2,000-host source (the pure parts).
 
 Not a test: nothing here asserts. A run that failed, or reported fewer hosts than it was given,
 is never turned into a ratio: its cell says FAILED, a red line names it, and the exit code is 1.
-Run it on an otherwise idle machine; it takes about 25 minutes
-for 1, 5 and 20 hosts (the cold converges install packages from Debian's mirrors).
+Run it on an otherwise idle machine, with no other local hosts converging (the empty-cache run
+stops the machine's package cache for its duration). It took about 25 minutes for 1, 5 and 20
+hosts before (b-incr) and the empty-cache converge were added; the latter adds a converge per
+host count whose packages all come from Debian's mirrors.
 """
 
 from __future__ import annotations
@@ -46,7 +60,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +70,7 @@ from rich.table import Table
 
 from bench.bigsource import write_big_source
 from provisioner import paths
+from provisioner.hosts import pkgcache
 from provisioner.run import strategy
 from provisioner.run.ansible_env import ansible_env
 from provisioner.source import inventory, secrets
@@ -63,7 +78,11 @@ from provisioner.source.model import load_source
 
 ENV = "bench"
 SUBNET = "198.18.64.0/24"  # inside 198.18.0.0/15, apart from every shipped environment's
-VARIANTS = ("stock", "provision", "project")
+VARIANTS = ("stock", "provision", "incremental", "project", "cold-cache")
+# Variants whose run may skip hosts on purpose (the incremental apply): a host it skipped was
+# looked at and found unchanged, so it counts as seen. Any other run must have run every host.
+COUNTS_SKIPPED = frozenset({"incremental"})
+CACHE_SWITCH = "PROVISION_PACKAGE_CACHE"  # pkgcache.directory() reads it
 PHASES = ("cold", "noop")
 MAX_HOSTS = 200  # a /24 of local hosts
 RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -80,6 +99,9 @@ class Sample:
     exit_code: int
     host_tasks: int = 0  # task results over all hosts (provision.py runs: from last-run.json)
     hosts_seen: int = 0  # hosts the run reported on (its recap, or last-run.json)
+    # Why a run that passed still did not measure what it stands for (the empty-cache converge
+    # served by another cache, say); empty when it did.
+    invalid: str = ""
 
     @property
     def problem(self) -> str | None:
@@ -88,7 +110,7 @@ class Sample:
             return f"exit {self.exit_code}"
         if self.hosts_seen != self.hosts:
             return f"reported {self.hosts_seen} of {self.hosts} hosts"
-        return None
+        return self.invalid or None
 
 
 def bench_source(hosts: int) -> dict[str, object]:
@@ -134,9 +156,11 @@ def timed(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float, str, 
     return wall, cpu, done.stdout + done.stderr, done.returncode
 
 
-def last_run(since: float) -> tuple[int, int]:
+def last_run(since: float, *, with_skipped: bool = False) -> tuple[int, int]:
     """(task results over every host, hosts) of provision.py's last run, if it was written
-    after `since` (epoch seconds): a run that ended before writing it measured nothing."""
+    after `since` (epoch seconds): a run that ended before writing it measured nothing.
+    `with_skipped`: the hosts the incremental apply skipped (unchanged) count among the hosts;
+    they ran no task, so they add none to the task results."""
     path = paths.RUNS / ENV / "last-run.json"
     try:
         if path.stat().st_mtime < since:
@@ -144,8 +168,11 @@ def last_run(since: float) -> tuple[int, int]:
         run = json.loads(path.read_text())
     except (OSError, ValueError):
         return 0, 0
-    hosts = run["hosts"].values()
-    return sum(h["ok"] + h["skipped"] + h["failed"] + h["unreachable"] for h in hosts), len(hosts)
+    ran = run["hosts"]
+    tasks = sum(h["ok"] + h["skipped"] + h["failed"] + h["unreachable"] for h in ran.values())
+    # A union, not a sum: a host named in both would otherwise count twice and hide one missing.
+    seen = set(ran) | set(run.get("skipped", {})) if with_skipped else set(ran)
+    return tasks, len(seen)
 
 
 def changed_in_recap(output: str) -> int:
@@ -163,6 +190,7 @@ class Bench:
         self.work = work
         self.repeat = repeat
         self.samples: list[Sample] = []
+        self.not_measured: list[str] = []  # samples skipped because they could not be sound
 
     def provision(self, source: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -185,7 +213,7 @@ class Bench:
         self.samples.append(sample)
         ok = "[green]ok[/]" if sample.problem is None else f"[red]{sample.problem}[/]"
         self.console.print(
-            f"  {sample.hosts:>3} hosts  {sample.variant:<9} {sample.phase:<5} "
+            f"  {sample.hosts:>3} hosts  {sample.variant:<11} {sample.phase:<5} "
             f"{sample.wall_s:7.1f} s wall  {sample.cpu_s:7.1f} s CPU  "
             f"changed={sample.changed}  {ok}"
         )
@@ -217,15 +245,62 @@ class Bench:
     def tool(
         self, hosts: int, phase: str, source: Path, variant: str = "provision", *extra: str
     ) -> None:
+        self.record(*self.measure_tool(hosts, phase, source, variant, extra=extra))
+
+    def measure_tool(
+        self,
+        hosts: int,
+        phase: str,
+        source: Path,
+        variant: str,
+        *,
+        extra: Sequence[str] = (),
+        environ: dict[str, str] | None = None,
+    ) -> tuple[Sample, str]:
+        """One `provision.py bench` run, timed; the sample and the run's output."""
         argv = [sys.executable, str(paths.REPO / "provision.py"), ENV, "--source", str(source)]
         started = time.time()
         wall, cpu, output, code = timed(
-            [*argv, *extra], {**os.environ, strategy.SWITCH: self.strategy}
+            [*argv, *extra], {**os.environ, strategy.SWITCH: self.strategy, **(environ or {})}
         )
         found = re.search(r"(\d+) tasks changed", output)
         changed = int(found.group(1)) if found else -1
-        tasks, seen = last_run(started)
-        self.record(Sample(hosts, variant, phase, wall, cpu, changed, code, tasks, seen), output)
+        tasks, seen = last_run(started, with_skipped=variant in COUNTS_SKIPPED)
+        sample = Sample(hosts, variant, phase, wall, cpu, changed, code, tasks, seen)
+        return sample, output
+
+    def cold_cache(self, hosts: int, source: Path) -> None:
+        """(b)'s cold converge with an empty package cache, on fresh containers.
+
+        pkgcache runs one apt-cacher-ng per machine, on one address and port, and start() with
+        another directory returns as soon as anything answers there ("another checkout's cache
+        serves us as well"): pointing PROVISION_PACKAGE_CACHE elsewhere alone would leave the
+        warm cache serving. So the machine's cache is stopped first, and the run starts one on
+        the empty directory. That one keeps running after the run, and would in turn be found
+        answering by the next start() of the usual directory (serving errors once the temp dir
+        is gone): it is stopped afterwards, and the usual cache started again."""
+        empty = self.work / f"empty-apt-cache-{hosts}"
+        usual = pkgcache.directory()
+        try:
+            why_not = free_cache_address(usual)
+            if why_not is not None:
+                self.not_measured.append(f"{hosts} hosts: cold-cache converge: {why_not}")
+                self.console.print(f"  [yellow]cold-cache converge not measured: {why_not}[/]")
+                return
+            sample, output = self.measure_tool(
+                hosts, "cold", source, "cold-cache", environ={CACHE_SWITCH: str(empty)}
+            )
+            used = pkgcache.usage(empty / "log" / "apt-cacher.log")
+            self.console.print(
+                f"    empty cache: {used.from_mirror / 2**20:.0f} MiB from the mirror, "
+                f"{used.to_hosts / 2**20:.0f} MiB to {used.hosts} host(s)"
+            )
+            self.record(replace(sample, invalid=not_through_empty_cache(used)), output)
+        finally:
+            pkgcache.stop(empty)
+            # Its packages: hundreds of MB that nothing reads again (the temp dir may be tmpfs).
+            shutil.rmtree(empty, ignore_errors=True)
+            pkgcache.ensure(self.console.print)  # the usual cache, on its own directory again
 
     def remote(self, hosts: int, source: Path, count: int) -> None:
         """(d): the no-op sliced over `count` local execution nodes, alternated with (b)."""
@@ -234,9 +309,11 @@ class Bench:
         if made.returncode != 0 or len(urls) != count:
             raise SystemExit(f"bench: provision.py executors failed:\n{made.stdout}{made.stderr}")
         self.console.print(f"  execution nodes: {', '.join(urls)}")
+        # --full on both: (b) here measures Ansible's work on every host, as (d) must (several
+        # executors run every host anyway, but a skip must not depend on that rule).
         for _ in range(self.repeat):
-            self.tool(hosts, "noop", source, "remote", "--executors", ",".join(urls))
-            self.tool(hosts, "noop", source)
+            self.tool(hosts, "noop", source, "remote", "--full", "--executors", ",".join(urls))
+            self.tool(hosts, "noop", source, "provision", "--full")
 
     def run(self, hosts: int) -> None:
         self.console.rule(f"{hosts} host(s)")
@@ -250,17 +327,44 @@ class Bench:
         for phase in PHASES:
             self.playbook(hosts, "stock", phase, vault)
         self.fresh_hosts(source)
-        self.tool(hosts, "cold", source)
-        # (b) and (c) differ by a few percent: alternate them, and compare medians.
+        self.tool(hosts, "cold", source)  # the package cache warm: (a)'s converge filled it
+        # (b) and (c) differ by a few percent: alternate them, and compare medians. The first
+        # incremental no-op follows the cold converge, whose record lets it skip every host.
         for _ in range(self.repeat):
-            self.tool(hosts, "noop", source)
+            self.tool(hosts, "noop", source, "incremental")
+            self.tool(hosts, "noop", source, "provision", "--full")
             self.playbook(hosts, "project", "noop", vault)
+        # Last: it stops the warm cache for a while, and leaves converged hosts for (d).
+        self.fresh_hosts(source)
+        self.cold_cache(hosts, source)
 
     def cleanup(self) -> None:
         source = self.work / "bench-1.yml"
         source.write_text(yaml.safe_dump(bench_source(1), sort_keys=False))
         self.provision(source, "down", ENV)
         shutil.rmtree(paths.INVENTORIES / ENV, ignore_errors=True)
+
+
+def free_cache_address(usual: Path) -> str | None:
+    """Stop the package cache that runs on `usual` (the machine's), so that a run with another
+    directory starts its own; why that cannot be done, if it cannot."""
+    if not pkgcache.answers():
+        return f"no package cache answers at {pkgcache.URL}: the warm-cache converge had none"
+    pkgcache.stop(usual)
+    if pkgcache.answers():
+        # Not ours to stop: another checkout's, or one on a directory this run was not told of.
+        return f"a package cache on another directory holds {pkgcache.URL}; it was left running"
+    return None
+
+
+def not_through_empty_cache(used: pkgcache.Usage) -> str:
+    """Why the empty-cache converge did not measure an empty cache, or "" when it did: its
+    hosts fetched through it, and it fetched from the mirror."""
+    if not used.to_hosts:
+        return "no package went through the empty cache"
+    if not used.from_mirror:
+        return "the empty cache fetched nothing from the mirror"
+    return ""
 
 
 def pure_parts(work: Path, rounds: int = 5) -> float:
@@ -289,6 +393,8 @@ def machine() -> str:
 
 
 LABELS = {"stock": "(a) stock", "provision": "(b) provision.py", "project": "(c) project"}
+LABELS["incremental"] = "(b-incr) provision.py incremental"
+LABELS["cold-cache"] = "(b) provision.py (empty package cache)"
 LABELS["remote"] = "(d) remote"
 
 
@@ -301,16 +407,28 @@ def failures(samples: list[Sample], labels: dict[str, str] = LABELS) -> list[str
     ]
 
 
+def runs_of(samples: list[Sample], hosts: int, variant: str, phase: str) -> list[Sample]:
+    return [s for s in samples if (s.hosts, s.variant, s.phase) == (hosts, variant, phase)]
+
+
+def seconds(samples: list[Sample], hosts: int, variant: str, phase: str) -> str:
+    """Median wall time of one variant, by the rule ratio() keeps: FAILED when any run of it
+    failed or missed a host (a fast run that did nothing is not a fast run)."""
+    found = runs_of(samples, hosts, variant, phase)
+    if not found:
+        return "-"
+    if any(s.problem for s in found):
+        return "FAILED"
+    return f"{statistics.median(s.wall_s for s in found):.1f} s"
+
+
 def ratio(
     samples: list[Sample], hosts: int, phase: str, *, top: str, bottom: str, what: str
 ) -> str:
     """Median of `top` over median of `bottom`; FAILED when any run of either side failed or
     missed a host (a ratio from the runs that happened to pass would flatter a broken side)."""
 
-    def runs(variant: str) -> list[Sample]:
-        return [s for s in samples if (s.hosts, s.variant, s.phase) == (hosts, variant, phase)]
-
-    a, b = runs(top), runs(bottom)
+    a, b = runs_of(samples, hosts, top, phase), runs_of(samples, hosts, bottom, phase)
     if not a or not b:
         return "-"  # not measured
     if any(s.problem for s in a + b):
@@ -320,27 +438,37 @@ def ratio(
     return f"{top_value / bottom_value:.2f}x" if bottom_value else "-"
 
 
+# (header, phase, top, bottom, what) of each ratio column, in the table's order; a target in the
+# header is the one the ratio is read against.
+RATIO_COLUMNS = (
+    ("cold wall a/b, warm cache (>= 2x)", "cold", "stock", "provision", "wall_s"),
+    ("cold CPU a/b, warm cache", "cold", "stock", "provision", "cpu_s"),
+    ("cold wall a/b, empty cache", "cold", "stock", "cold-cache", "wall_s"),
+    ("no-op wall a/b-incr (>= 25x)", "noop", "stock", "incremental", "wall_s"),
+    ("no-op CPU a/b-incr", "noop", "stock", "incremental", "cpu_s"),
+    ("no-op wall a/b --full (>= 3x)", "noop", "stock", "provision", "wall_s"),
+    ("no-op CPU a/b --full", "noop", "stock", "provision", "cpu_s"),
+    ("no-op wall b/c", "noop", "provision", "project", "wall_s"),
+)
+
+
 def report(console: Console, samples: list[Sample], hosts_list: list[int]) -> None:
     table = Table(
-        title="medians: stock (a) / provision.py (b); provision.py (b) / project playbook (c)"
+        title="medians: stock (a) / provision.py (b: --full no-op; b-incr: incremental no-op); "
+        "provision.py (b) / project playbook (c)"
     )
-    for column in (
-        "hosts",
-        "cold wall a/b",
-        "cold CPU a/b",
-        "no-op wall a/b",
-        "no-op CPU a/b",
-        "no-op wall b/c",
-    ):
-        table.add_column(column, justify="right")
+    table.add_column("hosts", justify="right")
+    for header, *_ in RATIO_COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("b-incr no-op wall (target < 3 s)", justify="right")
     for n in hosts_list:
         table.add_row(
             str(n),
-            ratio(samples, n, "cold", top="stock", bottom="provision", what="wall_s"),
-            ratio(samples, n, "cold", top="stock", bottom="provision", what="cpu_s"),
-            ratio(samples, n, "noop", top="stock", bottom="provision", what="wall_s"),
-            ratio(samples, n, "noop", top="stock", bottom="provision", what="cpu_s"),
-            ratio(samples, n, "noop", top="provision", bottom="project", what="wall_s"),
+            *(
+                ratio(samples, n, phase, top=top, bottom=bottom, what=what)
+                for _, phase, top, bottom, what in RATIO_COLUMNS
+            ),
+            seconds(samples, n, "incremental", "noop"),
         )
     console.print(table)
 
@@ -383,6 +511,19 @@ def write_csv(path: Path, samples: list[Sample]) -> None:
             )
 
 
+def chart_label(variant: str, phase: str) -> str:
+    if variant == "provision":
+        return "provision (warm cache)" if phase == "cold" else "provision --full"
+    return "provision (empty cache)" if variant == "cold-cache" else variant
+
+
+def bar_offsets(count: int, group: float = 0.8) -> tuple[float, list[float]]:
+    """Width of a bar and each one's offset from its tick, for `count` bars side by side: the
+    group `group` wide and centred on the tick, however many variants (ticks are 1 apart)."""
+    width = group / max(1, count)
+    return width, [(i - (count - 1) / 2) * width for i in range(count)]
+
+
 def write_chart(path: Path, samples: list[Sample], hosts_list: list[int], title: str) -> None:
     import matplotlib  # noqa: PLC0415 - only the benchmark needs it, and it is slow to import
 
@@ -390,22 +531,23 @@ def write_chart(path: Path, samples: list[Sample], hosts_list: list[int], title:
     import matplotlib.pyplot as plt  # noqa: PLC0415 - after choosing the headless backend
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    width = 0.27
     for ax, phase in zip(axes, PHASES, strict=True):
-        for i, variant in enumerate(VARIANTS):
+        # Only the variants measured in this phase (no empty slots: there is no cold
+        # incremental run, nor a no-op with an empty cache), centred on each tick; a variant
+        # keeps its colour across both panels.
+        shown = [v for v in VARIANTS if any((s.variant, s.phase) == (v, phase) for s in samples)]
+        width, offsets = bar_offsets(len(shown))
+        for variant, offset in zip(shown, offsets, strict=True):
             heights = [
-                statistics.median(
-                    [
-                        s.wall_s
-                        for s in samples
-                        if (s.hosts, s.variant, s.phase) == (n, variant, phase)
-                    ]
-                    or [0.0]
-                )
+                statistics.median([s.wall_s for s in runs_of(samples, n, variant, phase)] or [0.0])
                 for n in hosts_list
             ]
             ax.bar(
-                [x + (i - 1) * width for x in range(len(hosts_list))], heights, width, label=variant
+                [x + offset for x in range(len(hosts_list))],
+                heights,
+                width,
+                label=chart_label(variant, phase),
+                color=f"C{VARIANTS.index(variant)}",
             )
         ax.set_xticks(range(len(hosts_list)), [f"{n} hosts" for n in hosts_list])
         ax.set_ylabel("wall seconds")
@@ -434,7 +576,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="(d) at the largest host count, sliced over N local execution nodes (0: skip)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="no-op runs of (b) and (c), alternated (default 3)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="no-op runs of (b-incr), (b) and (c), alternated (default 3)",
     )
     args = parser.parse_args(argv)
     try:
@@ -473,6 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_csv(csv_path, bench.samples)
     write_chart(png_path, bench.samples, hosts_list, f"{stamp} - {before}")
     console.print(f"wrote {paths.display(csv_path)} and {paths.display(png_path)}")
+    for line in bench.not_measured:
+        console.print(f"[bold yellow]bench: not measured: {line}[/]")
     failed = failures(bench.samples)
     for line in failed:
         console.print(f"[bold red]bench: FAILED: {line}[/]")

@@ -3,11 +3,30 @@ never becomes a ratio (pure logic; the benchmark itself runs by `make bench`).""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
 from rich.console import Console
 
 from bench.fingerprint import PHASE
 from bench.fingerprint import report as fingerprint_report
-from bench.run import Sample, failures, hosts_in_recap, ratio
+from bench.run import (
+    ENV,
+    Sample,
+    bar_offsets,
+    failures,
+    hosts_in_recap,
+    last_run,
+    not_through_empty_cache,
+    ratio,
+    report,
+    seconds,
+)
+from provisioner import paths
+from provisioner.hosts import pkgcache
 
 
 def sample(variant: str, wall: float, *, code: int = 0, seen: int = 5) -> Sample:
@@ -37,6 +56,137 @@ def test_a_run_that_saw_no_host_is_not_a_measurement() -> None:
 def test_a_variant_not_measured_has_no_ratio() -> None:
     runs = [sample("stock", 30.0)]
     assert ratio(runs, 5, "noop", top="stock", bottom="provision", what="wall_s") == "-"
+
+
+def test_the_incremental_no_op_has_its_ratio_and_its_seconds() -> None:
+    runs = [
+        sample("stock", 30.0),
+        sample("incremental", 1.0),
+        sample("incremental", 1.4),
+        sample("incremental", 1.2),
+        sample("provision", 10.0),
+    ]
+    assert ratio(runs, 5, "noop", top="stock", bottom="incremental", what="wall_s") == "25.00x"
+    assert ratio(runs, 5, "noop", top="stock", bottom="provision", what="wall_s") == "3.00x"
+    assert seconds(runs, 5, "incremental", "noop") == "1.2 s"
+    assert failures(runs) == []
+
+
+@pytest.mark.parametrize(
+    ("failed", "named"),
+    [
+        (sample("incremental", 0.4, code=1), "exit 1"),
+        (sample("incremental", 0.4, seen=3), "reported 3 of 5 hosts"),
+        (sample("incremental", 0.4, seen=0), "reported 0 of 5 hosts"),
+    ],
+)
+def test_a_failed_incremental_run_gives_no_ratio_and_no_seconds(failed: Sample, named: str) -> None:
+    runs = [sample("stock", 30.0), sample("incremental", 1.0), failed]
+    assert ratio(runs, 5, "noop", top="stock", bottom="incremental", what="wall_s") == "FAILED"
+    assert ratio(runs, 5, "noop", top="stock", bottom="incremental", what="cpu_s") == "FAILED"
+    assert seconds(runs, 5, "incremental", "noop") == "FAILED"
+    assert failures(runs) == [
+        f"5 hosts: (b-incr) provision.py incremental noop {named}: no ratio from it"
+    ]
+
+
+def test_the_table_shows_each_ratio_and_names_what_failed() -> None:
+    runs = [
+        Sample(5, "stock", "cold", 100.0, 40.0, 90, 0, 0, 5),
+        Sample(5, "provision", "cold", 40.0, 20.0, 90, 0, 0, 5),
+        # served by some other cache: passed, yet not a cold-cache converge
+        Sample(5, "cold-cache", "cold", 40.0, 20.0, 90, 0, 0, 5, "no package went through it"),
+        sample("stock", 30.0),
+        sample("incremental", 1.5),
+        sample("provision", 7.5),
+        sample("project", 7.0),
+    ]
+    console = Console(record=True, width=400)
+    report(console, runs, [5])
+    rows = [line for line in console.export_text().splitlines() if line.startswith("│")]
+    assert len(rows) == 1  # one host count, headers in their own ┃ row
+    cells = [cell.strip() for cell in rows[0].strip("│").split("│")]
+    cold = ["2.50x", "2.00x", "FAILED"]  # warm cache wall and CPU, empty cache wall
+    noop = ["20.00x", "20.00x", "4.00x", "4.00x", "1.07x"]  # a/b-incr, a/b --full, b/c
+    assert cells == ["5", *cold, *noop, "1.5 s"]
+    assert failures(runs) == [
+        "5 hosts: (b) provision.py (empty package cache) cold no package went through it: "
+        "no ratio from it"
+    ]
+
+
+def test_the_empty_cache_converge_must_have_gone_through_the_empty_cache() -> None:
+    assert not_through_empty_cache(pkgcache.Usage(300, 900, 5)) == ""
+    assert not_through_empty_cache(pkgcache.Usage(0, 0, 0)) == (
+        "no package went through the empty cache"
+    )
+    assert not_through_empty_cache(pkgcache.Usage(0, 900, 5)) == (
+        "the empty cache fetched nothing from the mirror"
+    )
+
+
+def write_last_run(runs: Path, ran: dict[str, int], skipped: list[str] | None) -> Path:
+    """A last-run.json as provision.py writes it: `ran` host -> ok tasks (one skipped task each),
+    and the incremental apply's skipped hosts (absent, as before that feature, when None)."""
+    stats = {"changed": 0, "failed": 0, "unreachable": 0, "skipped": 1}
+    summary: dict[str, object] = {"hosts": {h: {**stats, "ok": ok} for h, ok in ran.items()}}
+    if skipped is not None:
+        summary["skipped"] = dict.fromkeys(skipped, "unchanged since run 7")
+    path = runs / ENV / "last-run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary))
+    return path
+
+
+@pytest.fixture
+def runs_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """last_run() reads paths.RUNS / ENV / last-run.json: here, not the real .state."""
+    monkeypatch.setattr(paths, "RUNS", tmp_path)
+    return tmp_path
+
+
+def test_last_run_counts_skipped_hosts_only_when_asked(runs_dir: Path) -> None:
+    since = time.time() - 60
+    write_last_run(runs_dir, {"bench-db-1": 10, "bench-app-1": 20}, ["bench-app-2", "bench-web-1"])
+    assert last_run(since, with_skipped=True) == (32, 4)  # (10 + 1) + (20 + 1) task results
+    assert last_run(since) == (32, 2)  # a full run or a converge must have run every host
+
+
+def test_last_run_of_an_incremental_run_that_skipped_every_host(runs_dir: Path) -> None:
+    write_last_run(runs_dir, {}, [f"bench-app-{i}" for i in range(5)])
+    assert last_run(time.time() - 60, with_skipped=True) == (0, 5)
+    assert last_run(time.time() - 60) == (0, 0)
+
+
+def test_last_run_counts_a_host_in_both_lists_once(runs_dir: Path) -> None:
+    write_last_run(runs_dir, {"bench-db-1": 10}, ["bench-db-1"])
+    assert last_run(time.time() - 60, with_skipped=True) == (11, 1)
+
+
+def test_last_run_without_the_skipped_key_counts_the_hosts_run(runs_dir: Path) -> None:
+    write_last_run(runs_dir, {"bench-db-1": 10, "bench-app-1": 20}, None)
+    assert last_run(time.time() - 60, with_skipped=True) == (32, 2)
+
+
+def test_a_last_run_older_than_the_run_is_no_measurement(runs_dir: Path) -> None:
+    path = write_last_run(runs_dir, {"bench-db-1": 10}, ["bench-app-1", "bench-app-2"])
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    assert last_run(time.time() - 60, with_skipped=True) == (0, 0)
+    assert last_run(old - 1, with_skipped=True) == (11, 3)  # the same file, written after `since`
+
+
+def test_no_last_run_is_no_measurement(runs_dir: Path) -> None:
+    assert last_run(0.0, with_skipped=True) == (0, 0)
+
+
+def test_bars_of_five_variants_sit_side_by_side_on_their_tick() -> None:
+    width, offsets = bar_offsets(5)
+    assert width == pytest.approx(0.16)
+    assert offsets == pytest.approx([-0.32, -0.16, 0.0, 0.16, 0.32])
+    width, offsets = bar_offsets(3)
+    assert offsets == pytest.approx([-width, 0.0, width])
+    assert bar_offsets(1) == (pytest.approx(0.8), [0.0])
 
 
 def test_hosts_are_counted_from_the_play_recap() -> None:

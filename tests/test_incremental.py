@@ -99,7 +99,7 @@ def test_a_group_vars_file_runs_exactly_the_hosts_it_reaches(ledger: str) -> Non
     try:
         result = apply(ledger)
         assert ran() == ["staging-web-1"]
-        assert "staging-web-1: inputs changed: group_vars/web.yml" in result.stdout
+        assert f"staging-web-1: inputs changed: {paths.display(web_vars)}" in result.stdout
     finally:
         web_vars.unlink()
     apply(ledger)

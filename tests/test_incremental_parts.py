@@ -12,9 +12,10 @@ import pytest
 
 from provisioner import paths
 from provisioner.incremental import inputs, onhost
-from provisioner.incremental.record import HOST_STATE, last
+from provisioner.incremental.record import HOST_STATE, HostRecord, Keyed, last
 from provisioner.ledger.ledger import Ledger, open_ledger
 from provisioner.run.status import Status
+from provisioner.source.secrets import Vault
 
 # --- the reading
 
@@ -91,7 +92,7 @@ all:
 
 @pytest.fixture
 def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """inventories/t/hosts.yml and its group_vars link, under tmp_path."""
+    """Environment t's generated inventory (hosts.yml) and its group_vars link, under tmp_path."""
     monkeypatch.setattr(paths, "INVENTORIES", tmp_path / "inventories")
     shared = tmp_path / "group_vars"
     shared.mkdir()
@@ -188,3 +189,25 @@ def test_the_record_counts_while_its_run_is_the_last_that_changed_hosts(book: Le
     since, records = last(book, "t", rollback)
     assert since == kept
     assert records is not None
+
+
+def test_a_record_edited_in_the_ledger_is_not_used(book: Ledger, tmp_path: Path) -> None:
+    password = tmp_path / "t.password"
+    password.write_text("a vault password\n")
+    keyed = Keyed(Vault("t", tmp_path / "t.yml", password, ".state/secrets/t.yml"))
+    other = tmp_path / "other.password"
+    other.write_text("another password\n")
+    honest = HostRecord({"code": "1"}, {"file:/etc/motd": "2"}, {"probes": {"nginx": ["nginx"]}})
+    forged = HostRecord(honest.inputs, honest.state, {"probes": {"x": ["/bin/sh", "-c", "id"]}})
+    run_id = book.start_run("apply", "t", command="t", identity="t", commit="c", inventory_hash="i")
+    hosts = {
+        "t-web-1": honest.sealed(keyed),
+        # the forger's manifest under the honest record's seal, and one sealed with another key
+        "t-app-1": {**forged.as_dict(), "seal": honest.sealed(keyed)["seal"]},
+        "t-app-2": forged.sealed(Keyed(Vault("t", tmp_path / "t.yml", other, "x"))),
+    }
+    book.append(HOST_STATE, "t", {"format": "1", "hosts": hosts}, run_id)
+    book.finish_run(run_id, Status.SUCCESSFUL, {}, [])
+    since, records = last(book, "t", "now", keyed)
+    assert since == run_id
+    assert records == {"t-web-1": honest}

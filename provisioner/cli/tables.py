@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from provisioner.incremental.record import HOST_STATE
 from provisioner.ledger.records import RunDetail, RunSummary
 from provisioner.live.compare import LiveDifference
 from provisioner.live.hostprint import HostPrint
@@ -195,6 +196,15 @@ def run_detail(detail: RunDetail) -> Group:
                     if key in load
                 )
                 parts.append(Text(f"load figures: {figures}", style="cyan"))
+        elif entry.kind == HOST_STATE:  # digests and manifests: what matters is whom it holds
+            held = sorted(entry.payload.get("hosts") or {})
+            parts.append(
+                Text(
+                    f"{entry.kind} (entry {entry.id}): the incremental apply's record of "
+                    f"{len(held)} host(s): {', '.join(held)}",
+                    style="cyan",
+                )
+            )
         elif entry.kind not in {"run-started", "run-finished"}:
             parts.append(
                 Text(f"{entry.kind} (entry {entry.id}): {json.dumps(entry.payload)}", style="cyan")

@@ -260,15 +260,17 @@ def _choose_hosts(
     request: DeployRequest, ctx: Context, run: Recorded, observer: Observer
 ) -> host_state.Choice | None:
     """Which hosts this apply runs: those whose inputs or managed state differ from the last
-    good apply's record (incremental/record.py); every host with --full or several executors
-    (their slices split the hosts themselves). None for a narrowed run (--limit, --tags): it
-    neither skips hosts nor leaves a record."""
+    good apply's record (incremental/record.py); every host with --full. None, for a run that
+    skips nothing and records nothing: a narrowed one (--limit, --tags), and one on execution
+    nodes (the controller may not reach the hosts to read them: that is why nodes exist)."""
     if request.limit or request.tags:
         return None
-    if request.full or len(_executors(request, ctx.env)) > 1:
-        choice = host_state.everything(request.env, ctx.vault, sorted(ctx.env.hosts))
-        observer.note("every host runs (--full)" if request.full else "every host runs (sliced)")
-        return choice
+    if _executors(request, ctx.env):
+        observer.note("every host runs (on execution nodes: no incremental apply)")
+        return None
+    if request.full:
+        observer.note("every host runs (--full)")
+        return host_state.everything(request.env, ctx.vault, sorted(ctx.env.hosts))
     choice = host_state.choose(ctx.ledger, request.env, ctx.env, ctx.vault, run.run_id)
     if not choice.skip:
         reasons = sorted(set(choice.run.values()))

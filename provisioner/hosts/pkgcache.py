@@ -101,6 +101,18 @@ def start() -> None:
         _run(binary, root)
 
 
+def answers() -> bool:
+    """Whether a package cache (ours or another checkout's) answers at URL."""
+    return _answers()
+
+
+def stop(root: Path | None = None) -> None:
+    """Stop the cache that runs on `root` (default: this checkout's directory); the next
+    ensure() starts one again. A cache on another directory is left alone."""
+    for pid in _processes(root or directory()):
+        _stop(pid)
+
+
 def _drop_signatures(root: Path, older_than: float | None = None) -> None:
     """Remove cached index signatures fetched more than `older_than` seconds ago (all of them
     when None), so that the next host to ask fetches them from the mirror (see _config). One

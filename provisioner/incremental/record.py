@@ -10,14 +10,17 @@ have changed the environment's hosts (an apply or a rollback that was not refuse
 else since then (a failed, canceled or narrowed apply, a rollback) means every host runs.
 
 Digests are HMACs keyed with the environment's vault password: a digest of a file that holds
-a secret tells nothing to whoever reads the ledger, and a forged record cannot match a host
-without that password. A controller without it cannot apply anyway.
+a secret tells nothing to whoever reads the ledger, and each host's record is sealed with an
+HMAC too, so that a record forged or edited in the ledger (its manifest names commands the
+reading runs as root) is not used without that password. A controller without it cannot
+apply anyway.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +45,11 @@ class HostRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "state": self.state, "manifest": self.manifest}
+
+    def sealed(self, keyed: Keyed) -> dict[str, Any]:
+        """As recorded: with an HMAC over all of it, so that a record edited in the ledger
+        (a probe that is a command run as root on the host, above all) is not used."""
+        return {**self.as_dict(), "seal": keyed(json.dumps(self.as_dict(), sort_keys=True))}
 
 
 @dataclass
@@ -73,9 +81,11 @@ def _named(names: list[str]) -> str:
     return ", ".join(names[:SHOWN]) + more
 
 
-def last(ledger: Ledger, env: str, current: str) -> tuple[str, dict[str, HostRecord] | None]:
+def last(
+    ledger: Ledger, env: str, current: str, keyed: Keyed | None = None
+) -> tuple[str, dict[str, HostRecord] | None]:
     """The newest run (not `current`) that could have changed the hosts, and its record of
-    them (None, when it kept none)."""
+    them (None, when it kept none); with `keyed`, only the hosts whose record verifies."""
     entries = ledger.entries(env=env)
     refused = {
         e.run_id
@@ -96,16 +106,20 @@ def last(ledger: Ledger, env: str, current: str) -> tuple[str, dict[str, HostRec
     kept = [e for e in entries if e.kind == HOST_STATE and e.run_id == newest]
     if not kept:
         return newest, None
-    hosts = kept[-1].payload.get("hosts") or {}
-    return newest, {
-        str(host): HostRecord(
+    found = {}
+    for host, held in (kept[-1].payload.get("hosts") or {}).items():
+        if not isinstance(held, dict):
+            continue
+        record = HostRecord(
             inputs=dict(held.get("inputs") or {}),
             state=dict(held.get("state") or {}),
             manifest=dict(held.get("manifest") or {}),
         )
-        for host, held in hosts.items()
-        if isinstance(held, dict)
-    }
+        if keyed is None or hmac.compare_digest(
+            str(held.get("seal", "")), record.sealed(keyed)["seal"]
+        ):
+            found[str(host)] = record
+    return newest, found
 
 
 def _differing(now: dict[str, str], then: dict[str, str]) -> list[str]:
@@ -127,7 +141,7 @@ def choose(ledger: Ledger, env_name: str, env: Environment, vault: Vault, curren
     choice = Choice(
         inputs={h: keyed.all(p) for h, p in inputs.per_host(env_name, vault.file).items()}
     )
-    since, records = last(ledger, env_name, current)
+    since, records = last(ledger, env_name, current, keyed)
     if records is None:
         why = (
             f"run {since} recorded no state of the hosts (it did not go through, or was narrowed)"
@@ -140,7 +154,7 @@ def choose(ledger: Ledger, env_name: str, env: Environment, vault: Vault, curren
     for host in sorted(env.hosts):
         held = records.get(host)
         if held is None:
-            choice.run[host] = f"not in the record of run {since}"
+            choice.run[host] = f"not in the record of run {since}, or its record does not verify"
             continue
         changed = _differing(choice.inputs.get(host, {}), held.inputs)
         if changed:
@@ -174,7 +188,7 @@ def keep(
     left out of the record (it will run next time)."""
     keyed = Keyed(vault)
     readings = state.read(run.env, env, {h: m for h, m in manifests.items() if h in choice.inputs})
-    hosts: dict[str, Any] = {h: r.as_dict() for h, r in choice.carried.items()}
+    hosts: dict[str, Any] = {h: r.sealed(keyed) for h, r in choice.carried.items()}
     left_out = {}
     for host in sorted(env.hosts):
         if host in hosts:
@@ -185,6 +199,6 @@ def keep(
             continue
         hosts[host] = HostRecord(
             inputs=choice.inputs[host], state=keyed.all(found.items), manifest=manifests[host]
-        ).as_dict()
+        ).sealed(keyed)
     run.attach(HOST_STATE, {"format": inputs.FORMAT, "hosts": dict(sorted(hosts.items()))})
     return left_out

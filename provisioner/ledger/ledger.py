@@ -28,7 +28,6 @@ from provisioner import paths
 from provisioner.errors import InputError, LedgerError, LockedError
 from provisioner.ledger.chain import Row, canonical, check_chain, plain_json, redact
 from provisioner.ledger.lock import Lock
-from provisioner.ledger.postgres import PostgresStore
 from provisioner.ledger.records import (
     LOCK_RECOVERED,
     OWN_KINDS,
@@ -86,6 +85,9 @@ def open_store(url: str | None) -> Store:
     else:
         scheme = url.partition(":")[0].lower()
         if scheme in ("postgresql", "postgres"):
+            # Imported here: psycopg takes a quarter of a second, and most ledgers are SQLite.
+            from provisioner.ledger.postgres import PostgresStore  # noqa: PLC0415 - see above
+
             store = PostgresStore(url)
         elif scheme == "sqlite":
             store = SQLiteStore(_sqlite_path(url))

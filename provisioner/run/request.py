@@ -4,6 +4,7 @@ here, remote.py on execution nodes): both are a Backend."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from provisioner import paths
+from provisioner.errors import ProvisionerError
 from provisioner.run.changes import Change
 from provisioner.run.status import Status
 from provisioner.source.executor import Executor
@@ -91,7 +93,16 @@ class RunResult:
             "skipped": dict(self.skipped),
             "changes": [change.as_dict() for change in self.changes],
         }
-        path.write_text(json.dumps(summary, indent=2) + "\n")
+        # Whole or not at all (scripts read it), and a full disk is one clear message.
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            partial.write_text(json.dumps(summary, indent=2) + "\n")
+            os.replace(partial, path)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise ProvisionerError(
+                f"cannot write the run's summary {paths.display(path)}: {exc.strerror}"
+            ) from None
 
 
 @dataclass(frozen=True)
