@@ -71,6 +71,24 @@ def test_unknown_environment_is_refused_before_anything_starts(
     inventories_guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("command", ["apply", "plan", "drift"])
+@pytest.mark.parametrize(
+    "url", ["ssh://-oProxyCommand=touch${IFS}x", "ssh://root@-oProxyCommand=x", "ssh://-x@node"]
+)
+def test_an_executor_starting_with_a_dash_is_refused_before_anything_starts(
+    command: str,
+    url: str,
+    capsys: pytest.CaptureFixture[str],
+    inventories_guard: InventoriesGuard,
+    nothing_may_start: list[str],
+) -> None:
+    """ssh would read such a host or user as an option (-oProxyCommand runs a command here)."""
+    result = run_cli([command, "staging", "--executor", url], capsys)
+    assert_one_error(result, "error: ", f"executor {url!r}: expected ssh://[user@]host[:port]")
+    assert nothing_may_start == []
+    inventories_guard.assert_unchanged()
+
+
 def test_one_unknown_environment_among_known_ones_writes_none_of_them(
     capsys: pytest.CaptureFixture[str], empty_inventories: Path
 ) -> None:

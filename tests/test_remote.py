@@ -4,6 +4,7 @@ tests/test_remote_execution.py."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ from conftest import FIXTURE_SOURCE
 
 from provisioner import paths
 from provisioner.errors import HostError, InputError
-from provisioner.hosts import localhosts
+from provisioner.hosts import execnodes, localhosts
+from provisioner.incremental import state
 from provisioner.run import remote, slicing
 from provisioner.run.request import Payload, RunRequest
 from provisioner.run.runner import run_playbook
-from provisioner.source import hostkeys, secrets
+from provisioner.source import hostkeys, inventory, secrets
 from provisioner.source.executor import Executor, parse_executor
 from provisioner.source.model import load_source
 
@@ -36,7 +38,21 @@ def test_executor_urls(text: str, expected: Executor) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["node", "http://node", "ssh://", "ssh://a@b@c", "ssh://node:0", "ssh://node:70000"]
+    "text",
+    [
+        "node",
+        "http://node",
+        "ssh://",
+        "ssh://a@b@c",
+        "ssh://node:0",
+        "ssh://node:70000",
+        # a host or user starting with "-" would reach ssh as an option (-oProxyCommand=...)
+        "ssh://-oProxyCommand=touch${IFS}x",
+        "ssh://-oProxyCommand=x@node",
+        "ssh://root@-oProxyCommand=x",
+        "ssh://-@node",
+        "ssh://root@-node",
+    ],
 )
 def test_bad_executor_urls_are_refused(text: str) -> None:
     with pytest.raises(InputError, match="expected ssh://"):
@@ -135,7 +151,7 @@ def test_slices_after_the_first_skip_run_once_work(tmp_path: Path) -> None:
 
 def test_ssh_to_nodes_checks_host_keys_and_never_prompts() -> None:
     argv = remote.ssh_command(Executor("198.18.2.250", "root", 2222), "true")
-    assert argv[-2:] == ["root@198.18.2.250", "true"]
+    assert argv[-3:] == ["--", "root@198.18.2.250", "true"]  # every option before "--"
     assert "BatchMode=yes" in argv
     assert "StrictHostKeyChecking=yes" in argv
     assert argv[argv.index("-p") + 1] == "2222"
@@ -198,3 +214,43 @@ def test_when_no_slice_ran_there_is_nothing_to_report_but_the_error() -> None:
     outcomes = [remote.SliceOutcome(Executor(name), "error") for name in ("a", "b")]
     with pytest.raises(HostError, match=r"ssh://a: .*; execution node ssh://b"):
         remote.report_broken(outcomes, (("h1",), ("h2",)), lambda _: True)
+
+
+def test_every_ssh_argv_ends_its_options_with_a_double_dash_before_the_destination(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever a destination looks like, ssh reads it as one: "--" comes right before it, and
+    every option (-p, -o, -i, -G) before "--"."""
+    node = Executor("exec-1.example.org", "deploy", 2222)
+
+    def options_then_destination(argv: list[str], destination: str) -> None:
+        at = argv.index(destination)
+        assert argv[at - 1] == "--", argv
+        assert argv.count("--") == 1, argv
+        assert all(not arg.startswith("-") for arg in argv[at:]), argv
+
+    options_then_destination(remote.ssh_command(node, "true"), "deploy@exec-1.example.org")
+
+    prod = load_source(FIXTURE_SOURCE).environment("prod")
+    host = sorted(prod.hosts)[0]
+    argv, user = inventory.ssh_command("prod", prod, host)
+    assert argv[-2:] == ["--", f"{user}@{prod.address_of(host)}"]  # callers append the command
+    options_then_destination(argv, argv[-1])
+
+    seen: list[list[str]] = []
+
+    def fake_run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "user someone\n", "")
+
+    monkeypatch.setattr(execnodes.subprocess, "run", fake_run)
+    assert execnodes.ssh_user(Executor("exec-1.example.org")) == "someone"
+    assert seen[-1][:2] == ["ssh", "-G"]
+    options_then_destination(seen[-1], "exec-1.example.org")
+
+    manifests = {host: {"files": []}}
+    monkeypatch.setattr(state, "_read_one", lambda argv, text: seen.append(argv))
+    state.read("prod", prod, manifests)
+    destination = f"{user}@{prod.address_of(host)}"
+    options_then_destination(seen[-1][:-1], destination)  # the last: the remote command
+    assert seen[-1][-2] == destination

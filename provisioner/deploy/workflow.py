@@ -91,6 +91,7 @@ class Context:
 def prepare(request: DeployRequest, observer: Observer) -> Context:
     loaded = load_source(request.source)
     env = loaded.environment(request.env)
+    _executors(request, env)  # a bad --executor is refused before anything is written or started
     inventory.generate(loaded, None, observer.note)
     hostkeys.require(request.env, env)
     ledger = open_ledger()

@@ -225,7 +225,7 @@ def ssh_user(node: Executor) -> str:
     if node.user:
         return node.user
     found = subprocess.run(
-        ["ssh", "-G", "-p", str(node.port), node.address],
+        ["ssh", "-G", "-p", str(node.port), "--", node.address],
         capture_output=True,
         text=True,
         check=False,

@@ -134,6 +134,7 @@ def ssh_command(executor: Executor, remote: str) -> list[str]:
         # The local hosts' key, which local nodes accept; real nodes: the agent or ssh's config.
         *(["-i", str(paths.SSH_KEY)] if paths.SSH_KEY.exists() else []),
         "-p", str(executor.port),
+        "--",  # the end of the options: the destination is never read as one
         executor.destination,
         remote,
     ]  # fmt: skip

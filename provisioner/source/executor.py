@@ -10,8 +10,11 @@ from provisioner.errors import InputError
 
 SSH_PORT = 22
 MAX_PORT = 65535
+# The user and host never start with "-": ssh would read "-oProxyCommand=..." as an option.
+# (Every ssh argv also puts "--" before the destination; this refuses such a URL up front.)
 EXECUTOR_URL = re.compile(
-    r"ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])"
+    r"ssh://(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?"
+    r"(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\])"
     r"(?::(?P<port>[0-9]{1,5}))?/?"
 )
 
@@ -37,7 +40,7 @@ class Executor:
 
     @property
     def destination(self) -> str:
-        """What ssh is given: [user@]host (the port goes in -p)."""
+        """What ssh is given after "--": [user@]host (the port goes in -p)."""
         return f"{self.user}@{self.host}" if self.user else self.host
 
 

@@ -151,7 +151,7 @@ def _all_vars(env_name: str, env: Environment) -> dict[str, Any]:
 
 
 def ssh_command(env_name: str, env: Environment, host: str) -> tuple[list[str], str]:
-    """`ssh [options] user@address` to `host` with exactly the generated inventory's connection
+    """`ssh [options] -- user@address` to `host` with exactly the generated inventory's connection
     settings, for what reaches a host without Ansible (the incremental apply's reading); and the
     user. Run it from the repo root, like every other entry point (the module's docstring)."""
     values = _all_vars(env_name, env)
@@ -160,7 +160,8 @@ def ssh_command(env_name: str, env: Environment, host: str) -> tuple[list[str], 
     if "ansible_port" in values:
         argv += ["-p", str(values["ansible_port"])]
     user = str(values["ansible_user"])
-    return [*argv, f"{user}@{env.addresses()[host]}"], user
+    # "--": the destination is never read as an option, whatever the source says
+    return [*argv, "--", f"{user}@{env.addresses()[host]}"], user
 
 
 def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Generated]:
