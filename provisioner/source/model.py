@@ -49,11 +49,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _written_as_text(value: Any) -> Any:
+    """pydantic's IPv4Network also takes an integer (3323068672 is 198.18.1.0/32): a subnet
+    is written as text, a.b.c.d/n."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a subnet; write it as text, e.g. 198.18.2.0/24")
+    return value
+
+
 class LocalProvider(_Strict):
     """Hosts are podman containers on this machine, on a network of their own."""
 
     kind: Literal["local"]
-    subnet: Annotated[ipaddress.IPv4Network, Field(strict=False)]
+    subnet: Annotated[ipaddress.IPv4Network, BeforeValidator(_written_as_text), Field(strict=False)]
 
 
 class SshProvider(_Strict):
@@ -108,19 +116,20 @@ class Capacity(_Strict):
     """Minimums a host must have before anything is changed on it (the pre-flight check)."""
 
     cpus: Annotated[int, Field(ge=1, le=4096)] | None = None
-    memory_mb: Annotated[int, Field(ge=1)] | None = None
-    disk_free_mb: Annotated[int, Field(ge=1)] | None = None  # free space on /
+    memory_mb: Annotated[int, Field(ge=1, le=1 << 24)] | None = None  # up to 16 TiB
+    disk_free_mb: Annotated[int, Field(ge=1, le=1 << 30)] | None = None  # free on /; 1 PiB
 
 
 class LoadGate(_Strict):
     """The load test after a deploy (locust, headless, against the environment's entry point),
     and what it must achieve for the deploy to stand."""
 
+    # Numbers are strict (no "500", no true) and bounded; a float also takes an integer.
     users: Annotated[int, Field(ge=1, le=10000)]
-    spawn_rate: Annotated[float, Field(gt=0, le=10000, strict=False)]
+    spawn_rate: Annotated[float, Field(gt=0, le=10000, allow_inf_nan=False)]
     duration: Annotated[int, Field(ge=1, le=3600)]  # seconds of load
-    p95_ms: Annotated[float, Field(gt=0, strict=False)]
-    max_error_rate: Annotated[float, Field(ge=0, le=1, strict=False)]
+    p95_ms: Annotated[float, Field(gt=0, le=600_000, allow_inf_nan=False)]  # up to 10 min
+    max_error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class Environment(_Strict):
@@ -128,7 +137,8 @@ class Environment(_Strict):
     provider: Provider
     # Changes need a plan approved by someone else first (see provisioner/deploy/approval.py).
     approval_required: bool = False
-    approval_max_age_hours: Annotated[float, Field(gt=0, strict=False)] = 24.0
+    # Strict: `yes` (1 h in YAML 1.1) and "24" are refused; at most 30 days.
+    approval_max_age_hours: Annotated[float, Field(gt=0, le=720, allow_inf_nan=False)] = 24.0
     # Applies need the same bundle to have passed apply and gate there first (promotion.py).
     promoted_from: EnvName | None = None
     # Pre-flight minimums by group ("all" for every host); a host must meet those of all its
@@ -323,6 +333,15 @@ class _Rules:
                 *keys,
             )
         self.host_env[name] = env_name
+        if name in self.source.groups or name in RESERVED_GROUPS:
+            # Ansible matches a play's `hosts:` against groups and hosts alike: a play for
+            # the group would also (or, for "all", only) be about this host, and vice versa.
+            raise self.fail(
+                f"host {name!r} has the name of "
+                f"{'a group' if name in self.source.groups else 'an Ansible group'}; "
+                "hosts and groups share one namespace in Ansible's patterns",
+                *keys,
+            )
         for i, group in enumerate(host.groups):
             if group not in self.source.groups:
                 raise self.fail(

@@ -57,6 +57,19 @@ class Difference:
         }
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal in type and value, all the way down. Python's == says 1 == True == 1.0, but
+    Ansible and the roles see an int, a bool and a float: an environment with `true` where
+    the others have `1` differs from them."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def roles_by_group(playbook: Path = paths.SITE_PLAYBOOK) -> dict[str, list[str]]:
     """Which roles site.yml applies to which host pattern ('all' or a group name)."""
     loaded = yamlfile.load(playbook)
@@ -117,7 +130,7 @@ def differences(
                 continue
             values = {env: per_env[env].get(name) for env in envs}
             plain = [None if v is None else v.value for v in values.values()]
-            if all(p == plain[0] for p in plain):
+            if all(same(p, plain[0]) for p in plain):
                 continue
             allowed, reason, culprit = _judge(loaded, name, values, layers, group)
             found.append(Difference(group, name, values, allowed, reason, culprit))
@@ -165,7 +178,7 @@ def _violates(rule: ParityRule, value: Any) -> str | None:
         return f"{value} is below the minimum {rule.min}"
     if isinstance(value, int) and rule.max is not None and value > rule.max:
         return f"{value} is above the maximum {rule.max}"
-    if rule.one_of is not None and value not in rule.one_of:
+    if rule.one_of is not None and not any(same(value, choice) for choice in rule.one_of):
         return f"{value!r} is not one of {rule.one_of}"
     if (
         isinstance(value, str)

@@ -8,6 +8,7 @@ nodes built is bounded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ MAX_NODES = 200_000  # bounds alias expansion: each alias use counts its whole s
 
 KeyPath = tuple[str | int, ...]
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # what a mapping or list may be
+# What a scalar may be. Not !!binary (bytes: ansible-inventory cannot read them back), not
+# !!timestamp, not a local tag: plain data that means the same to us and to Ansible.
+_SCALAR_TAGS = tuple(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null")
+)
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 @dataclass
@@ -130,8 +137,8 @@ class _Builder:
                 Location(self.loaded.path, node.start_mark.line + 1),
             )
         self.loaded.lines.setdefault(keys, node.start_mark.line + 1)
-        if node.tag not in _PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
-            # !!python/object/apply:... [args], !!set, !!omap: not plain data
+        if node.tag not in (_SCALAR_TAGS if isinstance(node, yaml.ScalarNode) else _PLAIN_TAGS):
+            # !!python/object/apply:... [args], !!set, !!omap, !!binary: not plain data
             raise InputError(
                 f"cannot read value: the tag {node.tag!r} is not supported",
                 Location(self.loaded.path, node.start_mark.line + 1),
@@ -141,8 +148,19 @@ class _Builder:
             return self._mapping(node, keys)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*keys, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, keys)
+
+    def _scalar(self, node: yaml.Node, keys: KeyPath) -> Any:
+        if node.tag in _NUMBER_TAGS and ":" in node.value:
+            # YAML 1.1 reads 1:30 as 90 (base 60): nobody writing a time or a ratio means that
+            raise InputError(
+                f"cannot read value: {node.value!r} is a base-60 number in YAML 1.1; "
+                "quote it if it is text",
+                Location(self.loaded.path, node.start_mark.line + 1),
+                format_keys(keys),
+            )
         try:
-            return self.scalars.construct_object(node, deep=True)
+            value = self.scalars.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             problem = str(exc.problem)
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -150,6 +168,10 @@ class _Builder:
             # PyYAML's constructors fail with plain exceptions there.
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             problem = f"{node.value!r} is not a valid {tag}"
+        else:
+            if not isinstance(value, float) or math.isfinite(value):
+                return value
+            problem = f"{node.value!r} is not a finite number"
         raise InputError(
             f"cannot read value: {problem}",
             Location(self.loaded.path, node.start_mark.line + 1),
