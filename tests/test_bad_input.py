@@ -8,6 +8,7 @@ inventories/ byte-for-byte as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,6 +100,40 @@ def test_generated_bad_source_is_refused_as_a_whole_file(
     path = make(tmp_path)
     result = run_cli(["inventory", "--source", str(path)], capsys)
     assert_one_error(result, expected_prefix(path, None), message)
+    inventories_guard.assert_unchanged()
+
+
+def _fifo(directory: Path) -> Path:
+    """A named pipe nobody writes to: reading it would wait forever."""
+    path = directory / "source.yml"
+    os.mkfifo(path)
+    return path
+
+
+def _link_to_dev_zero(directory: Path) -> Path:
+    """/dev/zero under a YAML name: reading it to the end would never end."""
+    path = directory / "source.yml"
+    path.symlink_to("/dev/zero")
+    return path
+
+
+NOT_FILES: dict[str, Callable[[Path], Path]] = {
+    "fifo": _fifo,
+    "dev_zero": lambda _: Path("/dev/zero"),
+    "link_to_dev_zero": _link_to_dev_zero,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FILES))
+def test_a_source_that_is_not_a_regular_file_is_refused_before_it_is_read(
+    name: str, tmp_path: Path, inventories_guard: InventoriesGuard
+) -> None:
+    """Through a real process with a timeout: a hang or a memory blow-up fails the test rather
+    than the suite."""
+    path = NOT_FILES[name](tmp_path)
+    process = provision("inventory", "--source", str(path), timeout=60)
+    result = Result(process.returncode, process.stdout, process.stderr)
+    assert_one_error(result, expected_prefix(path, None), "cannot read: not a regular file")
     inventories_guard.assert_unchanged()
 
 

@@ -9,6 +9,8 @@ nodes built is bounded.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,14 +59,7 @@ def format_keys(keys: KeyPath) -> str:
 
 def load(path: Path) -> Loaded:
     """Read and parse one YAML file; every problem is an InputError naming file and line."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", Location(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", Location(path)) from None
-    if len(raw) > MAX_BYTES:
-        raise InputError(f"file is {len(raw)} bytes; the limit is {MAX_BYTES}", Location(path))
+    raw = _read_bounded(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -73,6 +68,33 @@ def load(path: Path) -> Loaded:
             f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", Location(path, line)
         ) from None
     return parse(text, path)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, if it is a regular file of at most MAX_BYTES. The type is checked on
+    the open descriptor before reading (a FIFO would block the read forever, /dev/zero never
+    ends), and at most MAX_BYTES + 1 bytes are read whatever the file claims its size is."""
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError("file not found", Location(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", Location(path)) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "Is a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InputError(f"cannot read: {kind}", Location(path))
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(MAX_BYTES + 1)
+            size = max(len(raw), os.fstat(fd).st_size)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", Location(path)) from None
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"file is {size} bytes; the limit is {MAX_BYTES}", Location(path))
+    return raw
 
 
 def _compose(text: str) -> yaml.Node | None:
