@@ -84,3 +84,44 @@ def test_an_unreachable_ledger_refuses_before_anything_runs(
     err = capsys.readouterr().err
     assert "127.0.0.1:1" in err
     assert "SENTINEL-pw" not in err
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        "[/]",  # rich raised MarkupError: approve failed after recording, history/show for all
+        "[bold red]root[/] [link=https://example.invalid]x[/link]",
+        "\x1b[2J\x1b]0;title\x07mallory",  # clear the screen, set the title, ring the bell
+        "bob\r\x1b[1Aalice",  # overwrite what was printed
+    ],
+)
+def test_ledger_values_are_shown_as_they_are_never_obeyed(
+    who: str, ledger_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identity (anyone can set it) goes into the ledger, and from there to every reader's
+    terminal: approve, history and show print it as text, with control characters as \\xNN."""
+    shown = who.translate({c: f"\\x{c:02x}" for c in (0x07, 0x0D, 0x1B)})
+    with open_ledger(ledger_url) as book:
+        book.append("plan", "prod", {"plan_id": "p1", "planner": "alice"}, run_id="p1")
+        run = book.start_run(
+            "apply",
+            "qa",
+            command="provision.py qa",
+            identity=who,
+            commit="[/]c0ffee",
+            inventory_hash="i",
+        )
+        book.finish_run(run, "failed", {"qa-web-1": {"ok": 1}}, [])
+    run_id = open_ledger(ledger_url).runs(env="qa")[0].run_id
+    monkeypatch.setenv("PROVISION_IDENTITY", who)
+    capsys.readouterr()
+    for argv in (["approve", "prod", "p1"], ["history"], ["show", run_id]):
+        assert main(argv) == 0, argv
+        captured = capsys.readouterr()
+        assert captured.err == "", argv
+        out = " ".join(captured.out.split())  # a table may wrap a cell
+        for control in ("\x1b", "\x07", "\r"):
+            assert control not in captured.out, argv
+        assert " ".join(shown.split()) in out or argv == ["history"], (argv, out)
+    approvals = open_ledger(ledger_url).entries(kind="approval", env="prod")
+    assert [a.payload["approver"] for a in approvals] == [who]  # recorded as given

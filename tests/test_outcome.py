@@ -3,12 +3,14 @@ status the ledger records, the exit code (errors.py, README "Commands") and what
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import pytest
+from rich.console import Console
 
 from provisioner.deploy.gate import Check, GateResult
-from provisioner.deploy.observer import plain
+from provisioner.deploy.observer import escaped, plain, printable
 from provisioner.deploy.outcome import (
     CHANGED,
     WOULD_CHANGE,
@@ -214,3 +216,12 @@ def test_the_gate_by_hand() -> None:
 
 def test_plain_drops_only_the_workflows_markup() -> None:
     assert plain("[red]qa: x[/] at [fe80::1] [bold]y[/]") == "qa: x at [fe80::1] y"
+
+
+def test_a_value_in_a_say_line_is_shown_not_read_as_markup_or_a_terminal_control() -> None:
+    value = "[/] [red]x[/] \x1b[2J\r"
+    line = f"[red]who: {escaped(value)}[/]"
+    assert plain(line) == "who: [/] [red]x[/] \\x1b[2J\\x0d"
+    Console(file=io.StringIO()).print(line)  # rich reads it without a MarkupError
+    assert printable("a\n\tb\x9b") == "a\\x0a\\x09b\\x9b"
+    assert printable("a\n\tb", lines=True) == "a\n\tb"

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from provisioner.cli import commands
 from provisioner.cli.arguments import build_parser, with_default_command
+from provisioner.deploy.observer import printable
 from provisioner.errors import EXIT_INTERRUPTED, ProvisionerError
 
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands.run(args, console)
     except ProvisionerError as exc:
-        errors.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         errors.print(Text("interrupted", style="bold red"))

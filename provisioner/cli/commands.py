@@ -25,6 +25,7 @@ from provisioner.cli.tables import (
     summary_table,
 )
 from provisioner.deploy import approval, workflow
+from provisioner.deploy.observer import escaped, printable
 from provisioner.errors import EXIT_FAILED, EXIT_OK, InputError
 from provisioner.hosts import execnodes, localhosts, pkgcache
 from provisioner.ledger.identity import current_identity
@@ -53,7 +54,7 @@ def cmd_inventory(args: argparse.Namespace, console: Console) -> int:
     if args.check:
         problems = inventory.check(inventory.render_all(loaded, args.envs or None))
         for problem in problems:
-            console.print(Text(problem, style="red"))
+            console.print(Text(printable(problem), style="red"))
         if problems:
             console.print("inventories are stale: run `python provision.py inventory`")
             return EXIT_FAILED
@@ -119,7 +120,10 @@ def cmd_approve(args: argparse.Namespace, console: Console) -> int:
         args.env,
         {"plan_id": args.plan_id, "approver": approver, "planner": plans[-1].payload["planner"]},
     )
-    console.print(f"{args.env}: plan {args.plan_id} approved by {approver} (entry {entry.id})")
+    console.print(
+        f"{args.env}: plan {escaped(args.plan_id)} approved by {escaped(approver)} "
+        f"(entry {entry.id})"
+    )
     return EXIT_OK
 
 
@@ -128,11 +132,13 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
     if args.verify:
         problems = ledger.verify()
         for problem in problems:
-            console.print(Text(problem, style="red"))
+            console.print(Text(printable(problem), style="red"))
         if problems:
-            console.print(f"[red]ledger {ledger.where}: {len(problems)} problem(s)[/]")
+            console.print(f"[red]ledger {escaped(ledger.where)}: {len(problems)} problem(s)[/]")
             return EXIT_FAILED
-        console.print(f"[green]ledger {ledger.where}: intact[/], {ledger.head().count} entries")
+        console.print(
+            f"[green]ledger {escaped(ledger.where)}: intact[/], {ledger.head().count} entries"
+        )
         return EXIT_OK
     console.print(history_table(ledger.runs(env=args.env, limit=args.limit)))
     return EXIT_OK
@@ -353,9 +359,13 @@ def cmd_executors(args: argparse.Namespace, console: Console) -> int:
     result = execnodes.setup(request, say)
     console.print(summary_table(result))
     for failure in result.failures:
-        console.print(f"[red]{failure.host}: {failure.task}: {failure.message}[/]")
+        console.print(
+            f"[red]{escaped(failure.host)}: {escaped(failure.task)}: {escaped(failure.message)}[/]"
+        )
     if not result.succeeded:
-        console.print(f"[red]executors: {result.status}[/]; artifacts in {result.artifacts}")
+        console.print(
+            f"[red]executors: {result.status}[/]; artifacts in {escaped(result.artifacts)}"
+        )
         return EXIT_FAILED
     console.print(f"{result.changed} tasks changed; execution nodes:")
     for node in nodes:

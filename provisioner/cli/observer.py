@@ -12,6 +12,7 @@ from rich.text import Text
 
 from provisioner.cli.progress import LiveProgress
 from provisioner.cli.tables import gate_table, print_changes, summary_table
+from provisioner.deploy.observer import printable
 from provisioner.run.changes import Change
 from provisioner.run.request import EventCallback, RunResult
 
@@ -22,7 +23,7 @@ class ConsoleObserver:
 
     def note(self, text: str) -> None:
         # A Text, not markup: a note carries names and URLs, an IPv6 address in brackets too.
-        self.console.print(Text(f"• {text}", style="dim"))
+        self.console.print(Text(f"• {printable(text)}", style="dim"))
 
     def say(self, line: str) -> None:
         self.console.print(line)  # the workflow's markup is the console's

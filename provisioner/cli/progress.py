@@ -10,6 +10,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from provisioner.deploy.observer import printable
 from provisioner.run.events import DONE_EVENTS, failure_message, is_failure
 
 # What ssh says on a host key mismatch, and what mitogen's connection says instead.
@@ -65,7 +66,9 @@ class LiveProgress:
                 self.console.print(
                     Text(
                         f"{kind.removeprefix('runner_on_').upper()}: "
-                        f"{host}: {data.get('task', '')}: {_shown(failure_message(data))}",
+                        + printable(
+                            f"{host}: {data.get('task', '')}: {_shown(failure_message(data))}"
+                        ),
                         style="bold red",
                     )
                 )

@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from provisioner.deploy.observer import escaped, printable
 from provisioner.incremental.record import HOST_STATE
 from provisioner.ledger.records import RunDetail, RunSummary
 from provisioner.live.compare import LiveDifference
@@ -29,7 +30,7 @@ def summary_table(result: RunResult) -> Table:
     for host, stats in result.hosts.items():
         style = "" if stats.succeeded else "red"
         table.add_row(
-            host,
+            escaped(host),
             str(stats.ok),
             str(stats.changed),
             str(stats.failed),
@@ -38,7 +39,7 @@ def summary_table(result: RunResult) -> Table:
             style=style,
         )
     for host in result.skipped:  # the incremental apply did not run them
-        table.add_row(f"{host} (unchanged, skipped)", *["-"] * 5, style="dim")
+        table.add_row(f"{escaped(host)} (unchanged, skipped)", *["-"] * 5, style="dim")
     return table
 
 
@@ -61,7 +62,7 @@ def diff_table(envs: list[str], differences: list[Difference]) -> Table:
         verdict = (
             Text("allowed", style="green")
             if diff.allowed
-            else Text(f"NOT ALLOWED: {diff.reason}", style="bold red")
+            else Text(f"NOT ALLOWED: {printable(diff.reason)}", style="bold red")
         )
         table.add_row(diff.group, diff.name, *cells, verdict)
     return table
@@ -72,9 +73,9 @@ def print_changes(console: Console, changes: list[Change]) -> None:
     for host in sorted({c.host for c in changes}):
         console.rule(Text(host, style="bold"))
         for change in (c for c in changes if c.host == host):
-            console.print(Text(f"~ {change.task}", style="yellow"))
+            console.print(Text(printable(f"~ {change.task}"), style="yellow"))
             if change.diff:
-                console.print(Text(change.diff.rstrip("\n"), style="dim"))
+                console.print(Text(printable(change.diff.rstrip("\n"), lines=True), style="dim"))
 
 
 def fingerprint_table(env: str, prints: dict[str, HostPrint]) -> Table:
@@ -85,12 +86,12 @@ def fingerprint_table(env: str, prints: dict[str, HostPrint]) -> Table:
     for host in hosts:
         table.add_column(host, justify="right")
     for kind in sorted({kind for printed in prints.values() for kind in printed}):
-        table.add_row(kind, *(str(len(prints[h].get(kind, {}))) for h in hosts))
+        table.add_row(escaped(kind), *(str(len(prints[h].get(kind, {}))) for h in hosts))
     system = sorted({name for printed in prints.values() for name in printed.get("system", {})})
     for name in system:
         table.add_row(
-            Text(f"system {name}", style="dim"),
-            *(prints[h].get("system", {}).get(name, "-") for h in hosts),
+            Text(printable(f"system {name}"), style="dim"),
+            *(escaped(prints[h].get("system", {}).get(name, "-")) for h in hosts),
         )
     return table
 
@@ -104,13 +105,13 @@ def live_report(console: Console, differences: list[LiveDifference]) -> None:
                 "allowed " if diff.allowed else "UNEXPLAINED ",
                 "green" if diff.allowed else "bold red",
             ),
-            f"{diff.group} {diff.kind} {diff.name} {where}: {diff.reason}",
+            printable(f"{diff.group} {diff.kind} {diff.name} {where}: {diff.reason}"),
         )
         console.print(head)
         shown = diff.diff if not diff.allowed else diff.diff[:DIFF_LINES_ALLOWED]
         for line in shown[:DIFF_LINES]:
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
-            console.print(Text("    " + line, style=style))
+            console.print(Text("    " + printable(line), style=style))
         if len(shown) > DIFF_LINES:
             console.print(
                 Text(f"    ... {len(shown) - DIFF_LINES} more lines (--json)", style="dim")
@@ -126,7 +127,9 @@ def gate_table(env: str, gate: dict[str, Any]) -> Table:
     marks = {True: ("pass", "green"), False: ("FAIL", "bold red"), None: ("-", "dim")}
     for check in gate.get("checks", []):
         word, style = marks[check.get("passed")]
-        table.add_row(str(check.get("name")), Text(word, style=style), str(check.get("detail")))
+        table.add_row(
+            escaped(check.get("name")), Text(word, style=style), escaped(check.get("detail"))
+        )
     return table
 
 
@@ -143,14 +146,14 @@ def history_table(runs: list[RunSummary]) -> Table:
         Status.GATE_FAILED: "red",
     }
     for run in runs:
-        table.add_row(
-            run.run_id,
-            run.kind,
-            run.env,
-            Text(run.status, style=styles.get(run.status, "")),
-            run.identity,
-            run.started_at[:19].replace("T", " "),
-            (run.commit or "")[:12],
+        table.add_row(  # every cell is the ledger's: shown, never read as markup
+            escaped(run.run_id),
+            escaped(run.kind),
+            escaped(run.env),
+            Text(printable(run.status), style=styles.get(run.status, "")),
+            escaped(run.identity),
+            escaped(run.started_at[:19].replace("T", " ")),
+            escaped((run.commit or "")[:12]),
         )
     return table
 
@@ -169,7 +172,7 @@ def run_detail(detail: RunDetail) -> Group:
         ("started", run.started_at),
         ("finished", run.finished_at or "-"),
     ):
-        head.add_row(Text(label, style="bold"), value)
+        head.add_row(Text(label, style="bold"), escaped(value))
     parts: list[Any] = [head]
     stats = detail.host_stats
     if stats:
@@ -178,7 +181,7 @@ def run_detail(detail: RunDetail) -> Group:
             table.add_column(column)
         for host, counts in sorted(stats.items()):
             table.add_row(
-                host,
+                escaped(host),
                 *(
                     str(counts.get(k, 0))
                     for k in ("ok", "changed", "failed", "unreachable", "skipped")
@@ -195,25 +198,33 @@ def run_detail(detail: RunDetail) -> Group:
                     for key in ("requests", "failures", "error_rate", "p95_ms", "median_ms", "rps")
                     if key in load
                 )
-                parts.append(Text(f"load figures: {figures}", style="cyan"))
+                parts.append(Text(printable(f"load figures: {figures}"), style="cyan"))
         elif entry.kind == HOST_STATE:  # digests and manifests: what matters is whom it holds
             held = sorted(entry.payload.get("hosts") or {})
             parts.append(
                 Text(
-                    f"{entry.kind} (entry {entry.id}): the incremental apply's record of "
-                    f"{len(held)} host(s): {', '.join(held)}",
+                    printable(
+                        f"{entry.kind} (entry {entry.id}): the incremental apply's record of "
+                        f"{len(held)} host(s): {', '.join(held)}"
+                    ),
                     style="cyan",
                 )
             )
         elif entry.kind not in {"run-started", "run-finished"}:
             parts.append(
-                Text(f"{entry.kind} (entry {entry.id}): {json.dumps(entry.payload)}", style="cyan")
+                Text(
+                    printable(f"{entry.kind} (entry {entry.id}): {json.dumps(entry.payload)}"),
+                    style="cyan",
+                )
             )
     finished = detail.finished
     if finished and finished.payload.get("extra"):
-        parts.append(Text(f"notes: {json.dumps(finished.payload['extra'])}", style="dim"))
+        parts.append(
+            Text(printable(f"notes: {json.dumps(finished.payload['extra'])}"), style="dim")
+        )
     for change in detail.changes:
-        parts.append(Text(f"~ {change['host']}: {change['task']}", style="yellow"))
+        parts.append(Text(printable(f"~ {change['host']}: {change['task']}"), style="yellow"))
         if change.get("diff"):
-            parts.append(Text(str(change["diff"]).rstrip("\n"), style="dim"))
+            diff = printable(str(change["diff"]).rstrip("\n"), lines=True)
+            parts.append(Text(diff, style="dim"))
     return Group(*parts)

@@ -10,6 +10,11 @@ Lines given to `say` may carry console markup around some of their words: `[red]
 `[green]...[/]`, `[yellow]...[/]`, `[bold]...[/]`. A front end without colour drops the tags
 (`plain`). Text given to `note` has no markup: it carries names and URLs (an IPv6 address in
 brackets) that must not be read as tags.
+
+Values in a line (an identity, a host's message, anything from the ledger, the source or a host)
+go through `escaped` in a `say` line or a console's table cell, and `printable` in plain text:
+a value is shown, never obeyed, whether it looks like markup (`[/]`, which made rich raise) or
+a terminal's escape sequence (ESC [2J clears the screen).
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ import re
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from rich.markup import escape
+
 from provisioner.run.changes import Change
 from provisioner.run.request import EventCallback, RunResult
 
-# The tags the workflow's lines use (and only those: a bracket in a host's message stays).
-MARKUP = re.compile(r"\[/?(?:red|green|yellow|bold)?\]")
+# The tags the workflow's lines use (and only those: a bracket in a host's message stays;
+# one escaped by `escaped`, with a backslash before it, is a value's).
+MARKUP = re.compile(r"(?<!\\)\[/?(?:red|green|yellow|bold)?\]")
+# C0 and C1 control characters and DEL, shown as \xNN: none reaches a terminal as itself.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_LINE_BREAKS = {ord("\n"): "\n", ord("\t"): "\t"}
 
 
 class Observer(Protocol):
@@ -49,5 +60,16 @@ class Observer(Protocol):
 
 
 def plain(line: str) -> str:
-    """A `say` line without its markup."""
-    return MARKUP.sub("", line)
+    """A `say` line without its markup (and a value's escaped brackets as they were)."""
+    return MARKUP.sub("", line).replace("\\[", "[")
+
+
+def printable(value: object, *, lines: bool = False) -> str:
+    """`value` as text with its control characters shown as \\xNN (newlines and tabs kept if
+    `lines`, for a diff or a message of several lines)."""
+    return str(value).translate(_CONTROL | _LINE_BREAKS if lines else _CONTROL)
+
+
+def escaped(value: object) -> str:
+    """`value` inside console markup: printable, its brackets never read as tags."""
+    return escape(printable(value))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from provisioner.deploy import releases
 from provisioner.deploy.gate import GateResult
+from provisioner.deploy.observer import escaped
 from provisioner.errors import EXIT_DRIFT, EXIT_FAILED, EXIT_GATE, EXIT_OK, EXIT_PREFLIGHT
 from provisioner.run import tasks
 from provisioner.run.request import RunResult
@@ -100,13 +101,16 @@ class Outcome:
         if short:
             self.code = EXIT_PREFLIGHT
             return (
-                *(f"[red]{failure.message}[/]" for failure in short),
+                *(f"[red]{escaped(failure.message)}[/]" for failure in short),
                 f"[red]{env}: refused by the pre-flight check[/] (run {run_id}); nothing "
                 "was changed. The minimums are the environment's `capacity` in the source "
                 "of truth.",
             )
         self.code = EXIT_FAILED
-        return (f"[red]{env}: {result.status}[/] (run {run_id}); artifacts in {result.artifacts}",)
+        return (
+            f"[red]{env}: {result.status}[/] (run {run_id}); "
+            f"artifacts in {escaped(result.artifacts)}",
+        )
 
     def gated(self, verdict: GateResult) -> Next:
         """The post-deploy gate ended."""
@@ -166,5 +170,7 @@ def gate_ending(env: str, run_id: str, verdict: GateResult) -> GateEnding:
             EXIT_OK, (f"[green]{env}: gate passed[/] (run {run_id})",), Status.SUCCESSFUL
         )
     return GateEnding(
-        EXIT_GATE, (f"[red]{env}: gate failed[/] (run {run_id}): {verdict.reason}",), Status.FAILED
+        EXIT_GATE,
+        (f"[red]{env}: gate failed[/] (run {run_id}): {escaped(verdict.reason)}",),
+        Status.FAILED,
     )

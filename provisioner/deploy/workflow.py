@@ -19,7 +19,7 @@ from typing import Any
 
 from provisioner import paths
 from provisioner.deploy import approval, gate, promotion, releases, verify
-from provisioner.deploy.observer import Observer
+from provisioner.deploy.observer import Observer, escaped
 from provisioner.deploy.outcome import (
     CHANGED,
     WOULD_CHANGE,
@@ -205,7 +205,9 @@ def apply(request: DeployRequest, observer: Observer) -> int:
         if ctx.env.approval_required:
             granted = _approval_gate(request.env, ctx, run.identity)
             run.plan_id = granted.plan_id
-            observer.say(f"• plan {granted.plan_id}, approved by {granted.approver}")
+            observer.say(
+                f"• plan {escaped(granted.plan_id)}, approved by {escaped(granted.approver)}"
+            )
             accepted = live_gate.check(request.env, granted.plan, request.accept_live_differences)
             if accepted:
                 run.attach(
@@ -218,7 +220,7 @@ def apply(request: DeployRequest, observer: Observer) -> int:
                 )
                 observer.say(
                     f"[yellow]• {len(accepted)} unexplained live difference(s) accepted: "
-                    f"{request.accept_live_differences}[/]"
+                    f"{escaped(request.accept_live_differences)}[/]"
                 )
         _start_hosts(request, ctx, observer)
         choice = _choose_hosts(request, ctx, run, observer)
@@ -286,7 +288,7 @@ def _choose_hosts(
         f"(--full runs them too); {len(choice.run) or 'none'} to run"
     )
     for host, why in choice.run.items():
-        observer.say(f"  {host}: {why}")
+        observer.say(f"  {host}: {escaped(why)}")
     return choice
 
 
@@ -341,7 +343,9 @@ def _roll_back(
     reason: str,
     to: str | None = None,
 ) -> releases.RolledBack:
-    observer.say(f"[yellow]• rolling back {', '.join(hosts or ['every app host'])}: {reason}[/]")
+    observer.say(
+        f"[yellow]• rolling back {', '.join(hosts or ['every app host'])}: {escaped(reason)}[/]"
+    )
     with observer.live(env_name, len(hosts or ctx.env.hosts_in("app"))) as on_event:
         done = releases.roll_back(
             env_name,
@@ -352,7 +356,7 @@ def _roll_back(
             cancel=run.cancel_requested,
         )
     run.attach(releases.ROLLBACK, {"reason": reason, **done.as_dict()})
-    now = ", ".join(f"{host} {release}" for host, release in done.releases.items())
+    now = ", ".join(f"{host} {escaped(release)}" for host, release in done.releases.items())
     if done.result.succeeded:
         observer.say(f"[yellow]• rolled back, healthy again: {now}[/]")
     else:
@@ -371,7 +375,7 @@ def run_gate(request: DeployRequest, observer: Observer) -> int:
         ending = gate_ending(request.env, run.run_id, verdict)
         run.finish_plain(ending.status, {"reason": verdict.reason})
     if now.bundle is None:
-        observer.say(f"• not a promotion source: {now.reason}")
+        observer.say(f"• not a promotion source: {escaped(now.reason)}")
     for line in ending.lines:
         observer.say(line)
     return ending.code
@@ -412,7 +416,7 @@ def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
     gates = [e for e in ctx.ledger.entries(env=source) if e.kind == gate.GATE]
     passed = promotion.check(env_name, source, ctx.promotable, gates)
     observer.say(
-        f"• promoted from {source}: release {ctx.promotable['app_release']} at "
+        f"• promoted from {source}: release {escaped(ctx.promotable['app_release'])} at "
         f"{ctx.promotable['commit'][:12]} passed {source}'s gate in run {passed.run_id}"
     )
 
@@ -495,8 +499,8 @@ def _live_parity(
     )
     for difference in found["unexplained"]:
         observer.say(
-            f"[red]  UNEXPLAINED {difference['group']} {difference['kind']} {difference['name']} "
-            f"on {', '.join(difference['hosts'])}[/]"
+            f"[red]  UNEXPLAINED {difference['group']} {difference['kind']} "
+            f"{escaped(difference['name'])} on {escaped(', '.join(difference['hosts']))}[/]"
         )
     return found
 
