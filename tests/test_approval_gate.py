@@ -88,3 +88,42 @@ def test_the_newest_approval_decides() -> None:
     approvals = approved_by("bob", hours_ago=3) + approved_by("alice", hours_ago=1)
     with pytest.raises(ApprovalError, match="self-approval"):
         gate(approvals=approvals)
+
+
+def test_a_newer_approval_of_a_stale_plan_does_not_hide_a_valid_one() -> None:
+    """Someone approves an old plan after the valid one was approved: the valid one stands."""
+    stale = Bundle("c0", "i1", "r1")
+    plans = {**plan(), **plan("old", bundle=stale)}
+    approvals = approved_by("bob", hours_ago=2) + approved_by("carol", 1, plan_id="old")
+    granted = gate(plans=plans, approvals=approvals)
+    assert (granted.plan_id, granted.approver) == ("plan1", "bob")
+
+
+def test_a_newer_approval_of_an_applied_plan_does_not_hide_a_valid_one() -> None:
+    plans = {**plan(), **plan("done")}
+    approvals = approved_by("bob", hours_ago=2) + approved_by("carol", 1, plan_id="done")
+    granted = gate(plans=plans, approvals=approvals, applied_plans={"done"})
+    assert (granted.plan_id, granted.approver) == ("plan1", "bob")
+
+
+def test_when_every_approval_is_passed_over_the_newest_ones_reason_is_given() -> None:
+    stale = Bundle("c0", "i1", "r1")
+    plans = {**plan("older", bundle=stale), **plan("old", bundle=stale)}
+    approvals = approved_by("bob", 2, plan_id="older") + approved_by("carol", 1, plan_id="old")
+    with pytest.raises(ApprovalError, match="plan old is stale"):
+        gate(plans=plans, approvals=approvals)
+
+
+def test_an_expired_approval_behind_one_of_a_stale_plan_is_still_refused() -> None:
+    stale = Bundle("c0", "i1", "r1")
+    plans = {**plan(), **plan("old", bundle=stale)}
+    approvals = approved_by("bob", hours_ago=30) + approved_by("carol", 1, plan_id="old")
+    with pytest.raises(ApprovalError, match="expired"):
+        gate(plans=plans, approvals=approvals)
+
+
+@pytest.mark.parametrize("at", ["not a time", "2999-01-01T00:00:00+00:00"])
+def test_an_approval_with_a_forged_time_is_refused_not_a_traceback_nor_eternal(at: str) -> None:
+    forged = Entry(1, "", "approval", "prod", at, approved_by("bob")[0].payload, "p", "h")
+    with pytest.raises(ApprovalError, match=r"no valid time|dated in the future"):
+        gate(approvals=[forged])

@@ -6,7 +6,10 @@ An apply goes ahead only with an approval that
   - is younger than the environment's approval_max_age_hours,
   - is for a plan whose bundle (commit, inventory, roles) is exactly what would run now,
   - has not been used by an earlier successful apply.
-Each refusal says which of these failed. Pure: the caller passes the ledger entries in.
+The newest approval decides, except that one for a plan that can no longer run (stale, or
+already applied) is passed over: approving an old plan does not hide a valid approval given
+before. When every approval is passed over, the newest one's reason is given. Pure: the caller
+passes the ledger entries in.
 """
 
 from __future__ import annotations
@@ -47,7 +50,30 @@ def check(
             f"{env} needs an approved plan: run `provision.py plan {env}`, then someone else "
             f"runs `provision.py approve {env} PLAN_ID`"
         )
-    approval = approvals[-1]  # the newest one decides
+    passed_over: list[ApprovalError] = []
+    for approval in reversed(approvals):
+        try:
+            return _valid(env, approval, applier, now, max_age, bundle, plans, applied_plans)
+        except _PlanGone as refused:
+            passed_over.append(refused)
+    raise passed_over[0]  # the newest approval's reason: the one the person just gave
+
+
+class _PlanGone(ApprovalError):
+    """The approval is for a plan that can no longer run: an older approval may still hold."""
+
+
+def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() has them
+    env: str,
+    approval: Entry,
+    applier: str,
+    now: datetime,
+    max_age: timedelta,
+    bundle: Bundle,
+    plans: dict[str, Entry],
+    applied_plans: set[str],
+) -> Granted:
+    """`approval` as granted, or the first rule it fails."""
     plan_id = str(approval.payload["plan_id"])
     approver = str(approval.payload["approver"])
     plan = plans.get(plan_id)
@@ -60,21 +86,27 @@ def check(
             f"{env}: plan {plan_id} was approved by {approver}, who is applying it; "
             "an approval must come from someone else (self-approval)"
         )
-    age = now - datetime.fromisoformat(approval.at)
-    if age > max_age:
+    try:
+        age = now - datetime.fromisoformat(approval.at)
+    except (ValueError, TypeError):  # a hand-edited row: refused, not a traceback
         raise ApprovalError(
-            f"{env}: the approval of plan {plan_id} by {approver} expired "
-            f"({_hours(age)} old, the limit is {_hours(max_age)}); plan and approve again"
+            f"{env}: approval {approval.id} has no valid time ({approval.at!r})"
+        ) from None
+    if age < timedelta(0) or age > max_age:  # a time to come would make it never expire
+        raise ApprovalError(
+            f"{env}: the approval of plan {plan_id} by {approver} "
+            + ("is dated in the future" if age < timedelta(0) else "expired")
+            + f" ({_hours(age)} old, the limit is {_hours(max_age)}); plan and approve again"
         )
     planned = Bundle(**{k: str(plan.payload["bundle"][k]) for k in Bundle.__dataclass_fields__})
     changed = bundle.differences(planned)
     if changed:
-        raise ApprovalError(
+        raise _PlanGone(
             f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
             f"{'; '.join(changed)}; plan and approve again"
         )
     if plan_id in applied_plans:
-        raise ApprovalError(f"{env}: plan {plan_id} was already applied; plan and approve again")
+        raise _PlanGone(f"{env}: plan {plan_id} was already applied; plan and approve again")
     return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
 
 
