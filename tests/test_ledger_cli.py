@@ -7,9 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from provisioner.cli import main
+from provisioner.errors import EXIT_FAILED
 from provisioner.ledger.ledger import open_ledger
+from provisioner.ledger.store import hide_passwords
 
 
 @pytest.fixture
@@ -84,6 +87,50 @@ def test_an_unreachable_ledger_refuses_before_anything_runs(
     err = capsys.readouterr().err
     assert "127.0.0.1:1" in err
     assert "SENTINEL-pw" not in err
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "hidden"),
+    [
+        # libpq's key=value form: not a URL we take, and named without its password
+        ("host=db password=hunter2-SENTINEL dbname=x", "run ledger host=db dbname=x:", "hunter2"),
+        ("host=db password='hunter 2 SENTINEL' dbname=x", "host=db dbname=x:", "hunter 2"),
+        ("host=db password=", "run ledger host=db:", "password"),
+        # a one-letter password: the message is the driver's, not every "a" masked
+        ("postgresql://u:a@127.0.0.1:1/nope", "that host and accepting", "********"),
+        ("postgresql://u@127.0.0.1:1/nope?password=SENTINEL-q", "127.0.0.1:1/nope", "SENTINEL"),
+        # a host name label over 63 characters: the idna codec raised, a traceback
+        (
+            f"postgresql://u:SENTINEL-pw@{'h' * 70}:5432/x",
+            "cannot reach the run ledger",
+            "SENTINEL",
+        ),
+    ],
+)
+def test_a_ledger_url_is_named_without_its_password_in_one_line(
+    url: str,
+    shown: str,
+    hidden: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PROVISION_LEDGER_URL", url)
+    result = run_cli(["history"], capsys)
+    assert "Traceback" not in result.err
+    assert result.code == EXIT_FAILED, result  # the ledger cannot be used: exit 1 (README)
+    [line] = result.err.splitlines()
+    assert line.startswith("error: ")
+    assert shown in line
+    assert hidden not in line
+
+
+def test_a_driver_message_is_searched_for_passwords_as_connection_strings_carry_them() -> None:
+    said = "bad dsn postgresql://u:s3cret@h/x and password=s3cret and password='a b' user=u"
+    assert hide_passwords(said) == (
+        "bad dsn postgresql://u:********@h/x and password=******** and password=******** user=u"
+    )
+    assert hide_passwords("a cat", ["a"]) == "a cat"  # too short to mask without showing it
+    assert hide_passwords("x long-SENTINEL y", ["long-SENTINEL"]) == "x ******** y"
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,8 @@ class PostgresStore(Store):
                 connect_timeout=PG_CONNECT_TIMEOUT,
                 application_name="provisioner-ledger",
             )
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError, ValueError) as exc:
+            # UnicodeError: a host name label over 63 characters fails in the idna codec
             raise self._error(exc, "cannot reach the run ledger") from exc
         try:
             # A writer that hangs must not stop every other run for long.

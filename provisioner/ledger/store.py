@@ -11,14 +11,16 @@ Three tables, the same in SQLite and in PostgreSQL:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from provisioner.errors import LedgerError
-from provisioner.ledger.chain import GENESIS, mask
+from provisioner.ledger.chain import GENESIS, MASK, mask
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -50,18 +52,55 @@ SEED_HEAD = """INSERT INTO ledger_head (one, count, hash) SELECT 1, 0, ?
     WHERE NOT EXISTS (SELECT 1 FROM ledger_head) AND NOT EXISTS (SELECT 1 FROM ledger_entries)"""
 
 
+# libpq's other way to name a database: key=value pairs, a value 'quoted' with \' and \\ inside.
+_DSN_PAIR = re.compile(r"\s*(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)")
+# A password as a connection string carries it, wherever a driver's message repeats one.
+_PASSWORD_IN_TEXT = (
+    (re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE), rf"\1{MASK}"),
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@]*@", re.IGNORECASE), rf"\1{MASK}@"),
+)
+MIN_MASKED = 8  # a shorter password, masked wherever it occurs, would show where it occurs
+
+
 def display_url(url: str) -> str:
-    """`url` as messages show it: without the password, in the user part or the query."""
+    """`url` as messages show it: without the password, in the user part or the query, or in
+    a libpq `key=value` string. Parsed, never searched for the password."""
+    if "://" not in url and "=" in url:
+        pairs = _dsn_pairs(url)
+        if pairs is None:
+            return "<unparseable ledger URL>"
+        return " ".join(f"{k}={v}" for k, v in pairs if k.lower() != "password")
     try:
         parts = urlsplit(url)
+        username = parts.username
     except ValueError:
         return "<unparseable ledger URL>"
     host = parts.netloc.rpartition("@")[2]
-    netloc = f"{parts.username}@{host}" if parts.username else host
+    netloc = f"{username}@{host}" if username else host
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _dsn_pairs(text: str) -> list[tuple[str, str]] | None:
+    """A libpq key=value string's pairs as written, or None if it is not one."""
+    pairs, at = [], 0
+    while at < len(text.rstrip()):
+        found = _DSN_PAIR.match(text, at)
+        if found is None or found.end() == at:
+            return None
+        pairs.append((found[1], found[2]))
+        at = found.end()
+    return pairs
+
+
+def hide_passwords(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` (a driver's message) with every password it carries in a URL or `password=`
+    masked, and any of `secrets` long enough that masking it shows nothing about it."""
+    for pattern, replacement in _PASSWORD_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return mask(text, sorted(s for s in secrets if len(s) >= MIN_MASKED))
 
 
 class Tx(Protocol):
@@ -107,5 +146,5 @@ class Store(ABC):
 
     def _error(self, exc: Exception, what: str = "run ledger") -> LedgerError:
         """The driver's complaint as one line, with the connection's passwords masked."""
-        reason = mask(" ".join(str(exc).split()), sorted(self.secrets))
+        reason = hide_passwords(" ".join(str(exc).split()), self.secrets)
         return LedgerError(f"{what} {self.where}: {reason or type(exc).__name__}")
