@@ -7,15 +7,16 @@ inventory writes were reached.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import InventoriesGuard, assert_one_error, run_cli
+from conftest import InventoriesGuard, assert_one_error, run_cli, snapshot
 
 from provisioner import paths
 from provisioner.deploy import verify, workflow
-from provisioner.errors import EXIT_INPUT
+from provisioner.errors import EXIT_FAILED, EXIT_INPUT
 from provisioner.hosts import localhosts
 from provisioner.source import inventory
 
@@ -89,6 +90,19 @@ def test_an_executor_starting_with_a_dash_is_refused_before_anything_starts(
     inventories_guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("limit", ["99999999999999999999", "0", "-1", "x"])
+def test_a_history_limit_out_of_range_is_a_usage_error(
+    limit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bare int let 99999999999999999999 through to SQLite: OverflowError, a traceback."""
+    result = run_cli(["history", "--limit", limit], capsys)
+    assert result.code == EXIT_INPUT
+    assert "Traceback" not in result.err
+    [error] = [line for line in result.err.splitlines() if "error:" in line]
+    assert "argument --limit:" in error
+    assert "not between 1 and 10000" in error or "not a whole number" in error
+
+
 def test_one_unknown_environment_among_known_ones_writes_none_of_them(
     capsys: pytest.CaptureFixture[str], empty_inventories: Path
 ) -> None:
@@ -154,3 +168,49 @@ def test_source_that_is_a_directory_is_refused(
     result = run_cli(["inventory", "--source", str(tmp_path)], capsys)
     assert_one_error(result, f"error: {tmp_path}: ", "cannot read")
     inventories_guard.assert_unchanged()
+
+
+def _group_vars_a_directory(inventories: Path) -> Path:
+    link = inventories / "staging" / "group_vars"
+    link.unlink()
+    link.mkdir()
+    (link / "all.yml").write_text("---\nmine: 1\n")  # someone's own file: must survive
+    return link
+
+
+def _environment_a_file(inventories: Path) -> Path:
+    directory = inventories / "qa"
+    shutil.rmtree(directory)
+    directory.write_text("not a directory\n")
+    return directory
+
+
+def _hosts_file_a_directory(inventories: Path) -> Path:
+    hosts = inventories / "prod" / "hosts.yml"
+    hosts.unlink()
+    hosts.mkdir()
+    return hosts
+
+
+IN_THE_WAY = {
+    "group_vars a directory": (_group_vars_a_directory, "must be a link to ../../group_vars"),
+    "environment a file": (_environment_a_file, "not a directory; remove it"),
+    "hosts.yml a directory": (_hosts_file_a_directory, "not a regular file; remove it"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_THE_WAY))
+def test_something_in_the_way_of_a_generated_inventory_is_named_and_left_alone(
+    case: str, inventories_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make, says = IN_THE_WAY[case]
+    in_the_way = make(inventories_copy)
+    before = snapshot(inventories_copy)
+    result = run_cli(["inventory"], capsys)
+    assert_one_error(result, f"error: {in_the_way}: ", says)
+    assert snapshot(inventories_copy) == before  # nothing written, nothing removed
+    checked = run_cli(["inventory", "--check"], capsys)
+    assert checked.code == EXIT_FAILED, checked
+    assert "Traceback" not in checked.out + checked.err
+    unwrapped = "".join(checked.out.split())  # rich wraps long lines, even inside a path
+    assert "".join(f"{in_the_way}: {says}".split()) in unwrapped

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the hash chain: exit 1 and name every edited or deleted row",
     )
-    history.add_argument("--limit", type=int, default=50, help="how many runs (default 50)")
+    history.add_argument(
+        "--limit", type=_count(1, 10_000), default=50, help="how many runs (default 50)"
+    )
     show = sub.add_parser("show", help=COMMANDS["show"], description=COMMANDS["show"])
     show.add_argument("run_id", metavar="RUN_ID")
 
@@ -299,3 +302,19 @@ def _add_diff_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     fingerprint.add_argument("env")
     fingerprint.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]. A bare int let 99999999999999999999
+    through to SQLite, which cannot hold it (OverflowError, a traceback)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse

@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from provisioner import paths
+from provisioner.errors import InputError
 from provisioner.source import parity, secrets, sharedvars
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, SshProvider
 
@@ -175,6 +176,8 @@ def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Gene
 
 def write(generated: list[Generated]) -> list[Path]:
     """Write every file whose content differs; returns the paths that changed."""
+    for gen in generated:  # all checked before anything is written
+        _nothing_in_the_way(gen)
     changed: list[Path] = []
     for gen in generated:
         gen.directory.mkdir(parents=True, exist_ok=True)
@@ -202,6 +205,10 @@ def check(generated: list[Generated]) -> list[str]:
     """Differences between what is on disk and what the source produces now."""
     problems: list[str] = []
     for gen in generated:
+        in_the_way = _in_the_way(gen)
+        if in_the_way:
+            problems += in_the_way
+            continue
         for name, content in gen.files.items():
             target = gen.directory / name
             current = _read(target)
@@ -221,6 +228,33 @@ def check(generated: list[Generated]) -> list[str]:
                 "vault-password-client.py`: Ansible could not open its secrets"
             )
     return problems
+
+
+def _in_the_way(gen: Generated) -> list[str]:
+    """What stands where a generated file, link or directory goes and is not one (a hand-made
+    directory where the group_vars link goes, a file where the directory goes): the tool
+    replaces its own files and links, never someone's directory or file of another kind."""
+    directory = gen.directory
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        return [f"{paths.display(directory)}: not a directory; remove it and run again"]
+    found = []
+    for name in sorted(gen.files):
+        target = directory / name
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            found.append(f"{paths.display(target)}: not a regular file; remove it and run again")
+    for name, link in sorted(gen.links.items()):
+        target = directory / name
+        if target.exists() and not target.is_symlink():
+            found.append(
+                f"{paths.display(target)}: must be a link to {link}; remove it and run again"
+            )
+    return found
+
+
+def _nothing_in_the_way(gen: Generated) -> None:
+    found = _in_the_way(gen)
+    if found:
+        raise InputError(found[0])
 
 
 def vault_ids() -> set[str]:
