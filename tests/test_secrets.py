@@ -12,7 +12,7 @@ import pytest
 
 from provisioner import paths
 from provisioner.cli import main
-from provisioner.errors import InputError, LedgerError
+from provisioner.errors import EXIT_INPUT, InputError, LedgerError
 from provisioner.source import secrets
 from provisioner.source.model import load_source
 
@@ -150,3 +150,94 @@ def test_provision_py_names_the_vault_id_itself(vaults: dict[str, secrets.Vault]
     assert qa.cmdline() == ["--vault-id", f"qa@{qa.password_file}"]
     moved = secrets.Vault("qa", Path("/elsewhere/qa.yml"), qa.password_file, qa.inventory_file)
     assert moved.cmdline()[2:] == ["-e", "provisioner_secrets_file=/elsewhere/qa.yml"]
+
+
+# --- the tool's private paths are never followed through a link --------------------------------
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh .state of our own, and a directory elsewhere that a planted link points to."""
+    monkeypatch.setattr(paths, "STATE", tmp_path / ".state")
+    monkeypatch.delenv("PROVISION_VAULT_PASSWORD_FILE_QA", raising=False)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere").chmod(0o755)  # whatever the umask: a mode we would change
+    return paths.STATE
+
+
+def _qa() -> secrets.Vault:
+    return secrets.vault_for("qa", load_source(paths.DEFAULT_SOURCE).environment("qa"))
+
+
+def test_a_state_directory_that_is_a_link_is_refused_and_not_followed(state: Path) -> None:
+    elsewhere = state.parent / "elsewhere"
+    state.symlink_to(elsewhere)
+    with pytest.raises(paths.UnsafePathError, match=r"\.state is a symbolic link"):
+        _qa()
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o755  # not chmodded at the target
+    assert list(elsewhere.iterdir()) == []  # nothing written there
+
+
+def test_a_vault_directory_that_is_a_link_is_refused(state: Path) -> None:
+    state.mkdir(mode=0o700)
+    (state / "vault").symlink_to(state.parent / "elsewhere")
+    with pytest.raises(paths.UnsafePathError, match=r"vault is a symbolic link"):
+        _qa()
+    assert list((state.parent / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_password_file_that_is_a_link_is_refused_not_written_through(
+    state: Path, dangling: bool
+) -> None:
+    (state / "vault").mkdir(mode=0o700, parents=True)
+    target = state.parent / "elsewhere" / "planted"
+    if not dangling:
+        target.write_text("attacker's password\n")
+    secrets.default_password_file("qa").symlink_to(target)
+    with pytest.raises(paths.UnsafePathError, match=r"qa\.password is a symbolic link"):
+        _qa()
+    assert target.exists() is not dangling  # not created through the link
+    if not dangling:
+        assert target.read_text() == "attacker's password\n"
+
+
+def test_a_password_named_by_the_user_may_be_a_link(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI systems mount secrets as links (Kubernetes: ..data/): the user's choice, not ours."""
+    real = state.parent / "elsewhere" / "pw"
+    real.write_text("pw from CI\n")
+    link = state.parent / "pw-link"
+    link.symlink_to(real)
+    monkeypatch.setenv("PROVISION_VAULT_PASSWORD_FILE_QA", str(link))
+    assert _qa().password_file == link
+
+
+def test_unsafe_modes_are_said_then_made_private(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (state / "vault").mkdir(mode=0o700, parents=True)
+    state.chmod(0o755)
+    password = secrets.default_password_file("qa")
+    password.write_text("pw\n")
+    password.chmod(0o644)
+    _qa()
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(".state was mode 0o755, open to others; made 0o700" in s for s in said), said
+    assert any("qa.password was mode 0o644, open to others; made 0o600" in s for s in said)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE(password.stat().st_mode) == 0o600
+
+
+def test_a_linked_state_directory_is_one_error_line_exit_2(
+    state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROVISION_LEDGER_URL", raising=False)  # the default: in .state
+    state.symlink_to(state.parent / "elsewhere")
+    assert main(["history"]) == EXIT_INPUT
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: ")
+    assert ".state is a symbolic link" in err[0]
+    assert list((state.parent / "elsewhere").iterdir()) == []

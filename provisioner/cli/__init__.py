@@ -14,10 +14,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from provisioner import paths
 from provisioner.cli import commands
 from provisioner.cli.arguments import build_parser, with_default_command
 from provisioner.deploy.observer import printable
-from provisioner.errors import EXIT_INTERRUPTED, ProvisionerError
+from provisioner.errors import EXIT_INPUT, EXIT_INTERRUPTED, ProvisionerError
 
 
 def _tools_on_path() -> None:
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProvisionerError as exc:
         errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
         return exc.exit_code
+    except paths.UnsafePathError as exc:  # raised below the errors layer: a setup to fix
+        errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
+        return EXIT_INPUT
     except KeyboardInterrupt:
         errors.print(Text("interrupted", style="bold red"))
         return EXIT_INTERRUPTED

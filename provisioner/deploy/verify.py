@@ -54,8 +54,7 @@ def ssh_config(env_name: str, env: Environment) -> Path:
     elif isinstance(env.provider, SshProvider):
         lines += [f"  IdentityFile {env.provider.key}", f"  Port {env.provider.port}"]
     path = paths.state_dir("ssh") / f"verify-{env_name}.config"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
+    paths.write_private(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -79,6 +79,8 @@ def open_store(url: str | None) -> Store:
     if url is None:
         try:
             directory = paths.state_dir()
+        except paths.UnsafePathError:
+            raise  # a link or a stranger's directory: the user's to fix (exit 2), said as is
         except OSError as exc:
             raise LedgerError(f"cannot open the run ledger in {paths.STATE}: {exc}") from exc
         store = SQLiteStore(directory / DEFAULT_FILE)

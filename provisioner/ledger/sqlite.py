@@ -108,6 +108,7 @@ class SQLiteStore(Store):
 def _create_private(path: Path) -> None:
     """Create the database file readable by us alone, before SQLite creates it with the umask."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    try:
+        paths.owned_and_private(fd, path, 0o600, ours=False)  # said, then closed
+    finally:
+        os.close(fd)

@@ -78,7 +78,7 @@ def vault_for(env_name: str, env: Environment) -> Vault:
     committed = Path(override) if override else paths.REPO / "secrets" / f"{env_name}.yml"
     password = password_file(env_name)
     if committed.exists():
-        if not password.exists():
+        if not password.exists() and not password.is_symlink():
             raise InputError(
                 f"no vault password for {env_name}: put it in {password} or name a file in "
                 f"PROVISION_VAULT_PASSWORD_FILE_{env_name.upper()}"
@@ -95,10 +95,17 @@ def vault_for(env_name: str, env: Environment) -> Vault:
 
 def _local_vault(env_name: str, password: Path, expected: str) -> Vault:
     file = paths.state_dir("secrets") / f"{env_name}.yml"
-    if not password.exists():
+    own = password == default_password_file(env_name)
+    if own:
         paths.state_dir("vault")
-        _write_private(password, secrets.token_urlsafe(32) + "\n")
+    if not password.exists() and not password.is_symlink():
+        # new=True: created here or refused, never written through a link planted there
+        paths.write_private(password, secrets.token_urlsafe(32) + "\n", new=True)
         file.unlink(missing_ok=True)  # a vault we can no longer open is worthless
+    elif own:
+        # The tool's own password: a link there is refused, a mode open to others said and
+        # closed. (One named by PROVISION_VAULT_PASSWORD_FILE_<ENV> is the user's to keep.)
+        paths.check_private_file(password)
     if not file.exists():
         values = {name: secrets.token_urlsafe(24) for name in REQUIRED}
         encrypt(env_name, password, yaml.safe_dump(values), file)
@@ -107,6 +114,7 @@ def _local_vault(env_name: str, password: Path, expected: str) -> Vault:
 
 def encrypt(env_name: str, password: Path, plaintext: str, target: Path) -> None:
     tmp = target.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)  # a link planted there would send the output elsewhere
     subprocess.run(
         [
             "ansible-vault",
@@ -126,12 +134,6 @@ def encrypt(env_name: str, password: Path, plaintext: str, target: Path) -> None
     )
     tmp.chmod(0o600)
     tmp.replace(target)
-
-
-def _write_private(path: Path, content: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
 
 
 def values(vault: Vault) -> list[str]:
