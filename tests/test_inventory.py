@@ -117,7 +117,7 @@ def jinja_in_connection_settings(text: str) -> list[str]:
 
     return [
         f"{where}: {name}"
-        for where, scope in var_scopes(yaml.safe_load(text))
+        for where, scope in var_scopes(inventory.parse_generated(text))
         for name, value in scope.items()
         if name.startswith("ansible_") and any(JINJA.search(s) for s in strings(value))
     ]
@@ -142,7 +142,7 @@ def generated_texts() -> list[tuple[str, str]]:
 def test_the_jinja_check_finds_an_expression_in_a_connection_setting() -> None:
     """The check below, shown to fail on what the inventories used to hold."""
     text = rendered(load_source(FIXTURE_SOURCE), "qa")
-    parsed = yaml.safe_load(text)
+    parsed = inventory.parse_generated(text)
     parsed["all"]["vars"]["ansible_ssh_private_key_file"] = (
         "{{ inventory_dir | dirname | dirname }}/.state/ssh/id_ed25519"
     )
@@ -468,3 +468,71 @@ def test_check_names_an_environment_ansible_cfg_has_no_vault_id_for(
         "ansible.cfg: vault_identity_list has no `staging@scripts/vault-password-client.py`: "
         "Ansible could not open its secrets"
     ]
+
+
+# --- per-environment values are data, not templates ----------------------------------------------
+
+
+def _source_with_values(directory: Path, marker: Path) -> Path:
+    """The fixture plus a value that would run a command if rendered, a value opted into
+    templating, and strings and numbers nested in a list and a mapping."""
+    text = FIXTURE_SOURCE.read_text(encoding="utf-8")
+    pipe = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    values = (
+        f'        motd_text: "{pipe}"\n'
+        "        greeting: \"{{ 'hel' ~ 'lo' }}\"\n"
+        f"        nested: {{list: ['{{{{ 1 + 1 }}}}', 3], flag: true, ratio: 0.5}}\n"
+    )
+    for retention in ("log_retention_days: 7\n", "log_retention_days: 30\n"):
+        text = text.replace(retention, retention + values)
+    text = text.replace(
+        "parity:\n",
+        "parity:\n  greeting: {type: str, template: true, one_of: [\"{{ 'hel' ~ 'lo' }}\"]}\n",
+    )
+    path = directory / "source.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _ansible(*argv: str) -> str:
+    done = subprocess.run(
+        argv, cwd=paths.REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_source_strings_reach_ansible_as_data_and_only_opted_in_ones_are_rendered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], empty_inventories: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    source = _source_with_values(tmp_path, marker)
+    assert run_cli(["inventory", "--source", str(source)], capsys).code == EXIT_OK
+    generated = (empty_inventories / "qa" / "hosts.yml").read_text(encoding="utf-8")
+    assert "motd_text: !unsafe '{{ lookup(''pipe'', ''touch " in generated
+    assert "greeting: '{{ ''hel'' ~ ''lo'' }}'" in generated  # opted in: no tag
+    assert "log_retention_days: 7\n" in generated  # numbers and booleans stay native
+    parsed = inventory.parse_generated(generated)["all"]["vars"]
+    assert parsed["nested"] == {"list": ["{{ 1 + 1 }}", 3], "flag": True, "ratio": 0.5}
+    assert isinstance(parsed["nested"]["list"][0], inventory.Unsafe)
+
+    host = json.loads(
+        _ansible("ansible-inventory", "-i", str(empty_inventories / "qa"), "--host", "qa-db-1")
+    )
+    assert host["motd_text"] == f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    assert host["log_retention_days"] == 7
+    # What a play sees: Ansible renders every variable it uses (here on this machine only:
+    # debug runs on the controller, -c local touches no host).
+    for var, shown in (
+        ("motd_text", f"{{{{ lookup('pipe', 'touch {marker}') }}}}"),
+        ("nested", {"list": ["{{ 1 + 1 }}", 3], "flag": True, "ratio": 0.5}),
+        ("greeting", "hello"),  # opted in: rendered
+        ("log_retention_days", 7),
+    ):
+        out = _ansible(
+            "ansible", "qa-db-1", "-i", str(empty_inventories / "qa"), "-c", "local",
+            "-m", "ansible.builtin.debug", "-a", f"var={var}",
+        )  # fmt: skip
+        assert out.startswith("qa-db-1 | SUCCESS =>"), out
+        assert yaml.safe_load(out.split("=>", 1)[1]) == {var: shown}, out
+    assert not marker.exists(), "a value from the source ran a command on the controller"

@@ -27,9 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from provisioner import paths
+from provisioner.source import inventory
 from provisioner.source.bundle import files_under, tree_hash
 
 FORMAT = "1"  # of the record: a record of another format is not trusted
@@ -79,8 +78,7 @@ def _groups(children: dict[str, Any]) -> dict[str, list[str]]:
 def per_host(env: str, vault_file: Path) -> dict[str, dict[str, str]]:
     """host -> part -> digest, for every host of the generated inventory of `env`."""
     directory = paths.INVENTORIES / env
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    root = yaml.load((directory / "hosts.yml").read_text(), Loader=loader)["all"]  # noqa: S506 - a safe loader
+    root = inventory.parse_generated((directory / "hosts.yml").read_text())["all"]
     children: dict[str, Any] = root.get("children") or {}
     all_vars: dict[str, Any] = root.get("vars") or {}
     member = _groups(children)

@@ -20,6 +20,11 @@ them from its working directory, which is the repo root for every entry point: p
 testinfra run from the repo root (as ansible.cfg's relative vault client already requires),
 AWX (the project checkout), and an execution node (the job's project/ directory, where the job
 carries the key and host keys at the same relative paths: provisioner/run/remote.py).
+
+Per-environment values from the source (`vars:`) are data, not templates: every string in them
+is written `!unsafe`, so Ansible never renders it (a `{{ lookup('pipe', ...) }}` there would run
+on the controller). A variable whose parity rule says `template: true` is written as it is, and
+Ansible renders it. Read a generated inventory with `InventoryLoader`, which knows the tag.
 """
 
 from __future__ import annotations
@@ -76,6 +81,58 @@ class Generated:
         return paths.INVENTORIES / self.env
 
 
+UNSAFE_TAG = "!unsafe"  # Ansible's tag for a string it must never template
+
+
+class Unsafe(str):
+    """A string Ansible must take as it is: written, and read back, as `!unsafe 'text'`."""
+
+    __slots__ = ()
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc] # libyaml's if there
+    """The safe dumper, which also writes Unsafe strings with their tag."""
+
+
+_Dumper.add_representer(Unsafe, lambda dumper, text: dumper.represent_scalar(UNSAFE_TAG, str(text)))
+
+
+class InventoryLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, which also reads `!unsafe` strings (as Unsafe): what a generated
+    inventory needs. yaml.safe_load refuses the tag."""
+
+
+InventoryLoader.add_constructor(
+    UNSAFE_TAG, lambda loader, node: Unsafe(loader.construct_scalar(node))
+)
+
+
+def parse_generated(text: str) -> Any:
+    """A generated inventory's data (its `!unsafe` strings as Unsafe)."""
+    return yaml.load(text, Loader=InventoryLoader)  # noqa: S506 - a safe loader, plus one string tag
+
+
+def _as_data(value: Any) -> Any:
+    """`value` with every string in it Unsafe, however deep."""
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, list):
+        return [_as_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_data(item) for key, item in value.items()}
+    return value  # int, float, bool, None: nothing to template
+
+
+def source_values(loaded: LoadedSource, values: dict[str, Any]) -> dict[str, Any]:
+    """Per-environment values as the inventory holds them: data, unless the parity contract
+    opts the variable into templating (`template: true`)."""
+    contract = loaded.source.parity
+    return {
+        name: value if name in contract and contract[name].template else _as_data(value)
+        for name, value in sorted(values.items())
+    }
+
+
 def header(loaded: LoadedSource) -> str:
     return f"# generated from {paths.display(loaded.path)} - do not edit\n"
 
@@ -89,12 +146,14 @@ def render(loaded: LoadedSource, env_name: str) -> Generated:
             "hosts": {host: _host_vars(env, host, addresses) for host in env.hosts_in(group)}
         }
         if env.vars.get(group):
-            entry["vars"] = dict(sorted(env.vars[group].items()))
+            entry["vars"] = source_values(loaded, env.vars[group])
         children[group] = entry
-    inventory = {"all": {"vars": _all_vars(env_name, env), "children": children}}
+    all_vars = _all_vars(env_name, env)
+    all_vars.update(source_values(loaded, env.vars.get("all", {})))
+    inventory = {"all": {"vars": all_vars, "children": children}}
     body = yaml.dump(
         inventory,
-        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),  # libyaml: same text, faster
+        Dumper=_Dumper,  # libyaml: same text, faster
         sort_keys=False,
         default_flow_style=False,
         width=100,

@@ -207,6 +207,10 @@ class ParityRule(_Strict):
     pattern: str | None = None
     at_most: EnvName | None = None
     at_least: EnvName | None = None
+    # Ansible renders the value as a template ({{ ... }}). Off: every string from the source
+    # reaches Ansible as data (`!unsafe`), so no environment's value can run code on the
+    # controller (a lookup('pipe', ...)) by being used. On only where a value must be one.
+    template: bool = False
 
 
 class Source(_Strict):
@@ -312,6 +316,8 @@ class _Rules:
                 raise self.fail(f"{bound} compares numbers; the type is {rule.type}", *keys, bound)
         if rule.type != "int" and (rule.min is not None or rule.max is not None):
             raise self.fail(f"min and max apply to int, not {rule.type}", *keys)
+        if rule.template and rule.type != "str":
+            raise self.fail(f"a template is a str, not {rule.type}", *keys, "template")
         if rule.min is not None and rule.max is not None and rule.min > rule.max:
             raise self.fail(f"min {rule.min} is above max {rule.max}", *keys)
         if rule.pattern is not None:
