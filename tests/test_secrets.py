@@ -241,3 +241,21 @@ def test_a_linked_state_directory_is_one_error_line_exit_2(
     assert err[0].startswith("error: ")
     assert ".state is a symbolic link" in err[0]
     assert list((state.parent / "elsewhere").iterdir()) == []
+
+
+def test_a_real_environments_password_in_state_that_is_a_link_is_refused(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prod's secrets are committed; its password, where the tool looks by default, is still
+    the tool's own file: not a link."""
+    monkeypatch.delenv("PROVISION_VAULT_PASSWORD_FILE_PROD", raising=False)
+    committed = state.parent / "prod.yml"
+    committed.write_text("$ANSIBLE_VAULT;1.2;AES256;prod\n")
+    monkeypatch.setenv("PROVISION_SECRETS_FILE_PROD", str(committed))
+    (state / "vault").mkdir(mode=0o700, parents=True)
+    target = state.parent / "elsewhere" / "pw"
+    target.write_text("pw\n")
+    secrets.default_password_file("prod").symlink_to(target)
+    prod = load_source(paths.DEFAULT_SOURCE).environment("prod")
+    with pytest.raises(paths.UnsafePathError, match=r"prod\.password is a symbolic link"):
+        secrets.vault_for("prod", prod)

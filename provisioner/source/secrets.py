@@ -83,6 +83,9 @@ def vault_for(env_name: str, env: Environment) -> Vault:
                 f"no vault password for {env_name}: put it in {password} or name a file in "
                 f"PROVISION_VAULT_PASSWORD_FILE_{env_name.upper()}"
             )
+        if password == default_password_file(env_name):
+            paths.state_dir("vault")  # the directory too: ours, no link
+            paths.check_private_file(password)
         return Vault(env_name, committed.resolve(), password, expected)
     if not isinstance(env.provider, LocalProvider):
         raise InputError(
