@@ -75,17 +75,18 @@ def _read_bounded(path: Path) -> bytes:
     the open descriptor before reading (a FIFO would block the read forever, /dev/zero never
     ends), and at most MAX_BYTES + 1 bytes are read whatever the file claims its size is."""
     try:
-        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
+        _regular_file(path, os.stat(path).st_mode)  # before opening: a device is never opened
+        # O_NONBLOCK: should a FIFO take the file's place now, opening it returns at once
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise InputError("file not found", Location(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", Location(path)) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    try:
+        _regular_file(path, os.fstat(fd).st_mode)  # what was opened: the file checked or not
+    except InputError:
         os.close(fd)
-        kind = "Is a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise InputError(f"cannot read: {kind}", Location(path))
+        raise
     with os.fdopen(fd, "rb") as handle:
         try:
             raw = handle.read(MAX_BYTES + 1)
@@ -95,6 +96,12 @@ def _read_bounded(path: Path) -> bytes:
     if len(raw) > MAX_BYTES:
         raise InputError(f"file is {size} bytes; the limit is {MAX_BYTES}", Location(path))
     return raw
+
+
+def _regular_file(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = "Is a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InputError(f"cannot read: {kind}", Location(path))
 
 
 def _compose(text: str) -> yaml.Node | None:
