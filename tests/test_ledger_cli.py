@@ -1,5 +1,6 @@
 """The ledger through the command line: history, show, and `history --verify` naming an edited
-row. Uses a private SQLite ledger (PROVISION_LEDGER_URL)."""
+row. Uses a private SQLite ledger (PROVISION_LEDGER_URL). And what the console shows of values
+it did not make (identities, host keys): text, never markup or terminal controls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from provisioner.cli import main
 from provisioner.errors import EXIT_FAILED
 from provisioner.ledger.ledger import open_ledger
 from provisioner.ledger.store import hide_passwords
+from provisioner.source import hostkeys
 
 
 @pytest.fixture
@@ -172,3 +174,16 @@ def test_ledger_values_are_shown_as_they_are_never_obeyed(
         assert " ".join(shown.split()) in out or argv == ["history"], (argv, out)
     approvals = open_ledger(ledger_url).entries(kind="approval", env="prod")
     assert [a.payload["approver"] for a in approvals] == [who]  # recorded as given
+
+
+def test_host_key_fingerprints_are_printed_as_text(
+    inventories_copy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh-keygen writes a host on another port as [host]:port, which rich took for a style
+    tag: the host's name vanished from what `trust` asks a person to compare."""
+    line = "256 SHA256:abc [prod-app-1.example.com]:2222 (ED25519)"
+    monkeypatch.setattr(hostkeys, "scan", lambda env, spec: [line, "x \x1b[2J y"])
+    result = run_cli(["trust", "prod"], capsys)
+    assert result.code == 0, result
+    assert line in result.out
+    assert "x \\x1b[2J y" in result.out

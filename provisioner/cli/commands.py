@@ -250,7 +250,7 @@ def _live_report(
         console.print_json(json.dumps({**head, "differences": [d.as_dict() for d in found]}))
     else:
         live_report(console, found)
-        console.print(summary, markup=False)
+        console.print(printable(summary), markup=False)
     return EXIT_FAILED if bad else EXIT_OK
 
 
@@ -279,7 +279,7 @@ def cmd_trust(args: argparse.Namespace, console: Console) -> int:
     env = loaded.environment(args.env)
     _generate(loaded, None, console)
     for line in hostkeys.scan(args.env, env):
-        console.print(line)
+        console.print(Text(printable(line)))  # "[host]:port" is no markup tag
     console.print(
         f"recorded in known_hosts/{args.env}: compare these fingerprints with the servers' "
         "before you commit it"
@@ -338,7 +338,7 @@ def cmd_executors(args: argparse.Namespace, console: Console) -> int:
         nodes = [parse_executor(url) for url in args.setup]
         new = execnodes.record_host_keys(nodes, replace=False)
         for line in execnodes.fingerprints(new):
-            console.print(line)
+            console.print(Text(printable(line)))  # "[host]:port" is no markup tag
         if new:
             console.print(
                 f"recorded in {paths.display(execnodes.KNOWN_HOSTS)}: compare these fingerprints "
