@@ -114,6 +114,18 @@ def changed_hosts(root: Path, edit: object) -> list[str]:
     return sorted(h for h in before if before[h] != after[h])
 
 
+def test_a_value_turned_into_a_template_or_back_reaches_exactly_its_groups_hosts(
+    inventory: Path,
+) -> None:
+    """The same characters, but Ansible renders one and not the other: the hosts run again."""
+    hosts = inventory / "inventories" / "t" / "hosts.yml"
+    plain = INVENTORY.replace("{app_workers: 2}", "{app_workers: 2, motd: '{{ x }}'}")
+    hosts.write_text(plain)
+    unsafe = plain.replace("motd: '{{ x }}'", "motd: !unsafe '{{ x }}'")
+    assert changed_hosts(inventory, lambda: hosts.write_text(unsafe)) == ["t-app-1", "t-app-2"]
+    assert changed_hosts(inventory, lambda: hosts.write_text(plain)) == ["t-app-1", "t-app-2"]
+
+
 def test_a_group_vars_file_reaches_exactly_its_groups_hosts(inventory: Path) -> None:
     web = inventory / "group_vars" / "web.yml"
     assert changed_hosts(inventory, lambda: web.write_text("nginx_x: 1\n")) == ["t-web-1"]

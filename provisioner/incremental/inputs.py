@@ -37,7 +37,21 @@ VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 
 
 def _digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(_marked(data), sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+def _marked(value: Any) -> Any:
+    """`value` with each `!unsafe` string told apart from a plain one (JSON would not): a
+    variable opted into templating, or out of it, is used differently by Ansible."""
+    if isinstance(value, inventory.Unsafe):
+        return {"!unsafe": str(value)}
+    if isinstance(value, list):
+        return [_marked(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _marked(item) for key, item in value.items()}
+    return value
 
 
 def tool() -> str:
