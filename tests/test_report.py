@@ -281,3 +281,35 @@ def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
     assert newest.items[0].touched_by is None
     assert newest.fixed_by is not None
     assert newest.fixed_by.summary.run_id == fix
+
+
+def test_check_passes_a_whole_report_and_names_what_is_missing(
+    report: Report, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = report.index.parent
+    argv = ["report", "--source", str(report.source), "--out", str(out), "--check"]
+    assert run_cli(argv, capsys).code == 0
+    (out / "env" / "qa.html").unlink()
+    result = run_cli(argv, capsys)
+    assert result.code == 1
+    assert "env/qa.html: missing" in result.out
+    result = run_cli([*argv[:-2], str(tmp_path / "nothing"), "--check"], capsys)
+    assert result.code == 1
+    assert "index.html: missing" in result.out
+
+
+def test_an_unreachable_ledger_is_one_error_line(
+    report: Report,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PROVISION_LEDGER_URL", "mysql://u:pw-SENTINEL@127.0.0.1/x")
+    result = run_cli(
+        ["report", "--source", str(report.source), "--out", str(tmp_path / "o")], capsys
+    )
+    assert result.code == 1
+    assert result.err.startswith("error: run ledger")
+    assert len(result.err.splitlines()) == 1
+    assert "pw-SENTINEL" not in result.err
+    assert not (tmp_path / "o").exists()

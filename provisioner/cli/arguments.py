@@ -202,6 +202,11 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where to write it (default: .state/report/); replaces the report there",
     )
+    report.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 unless DIR holds a report whose index shows every environment",
+    )
     serve = sub.add_parser(
         "serve", parents=[common], help=COMMANDS["serve"], description=COMMANDS["serve"]
     )

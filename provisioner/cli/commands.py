@@ -31,7 +31,7 @@ from provisioner.hosts import execnodes, localhosts, pkgcache
 from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import open_ledger
 from provisioner.live import compare, hostprint, record
-from provisioner.report import build, commits, serve
+from provisioner.report import build, commits, render, serve
 from provisioner.source import hostkeys, inventory, parity, secrets
 from provisioner.source.executor import parse_executor
 from provisioner.source.model import LoadedSource, LocalProvider, load_source
@@ -150,6 +150,14 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    if args.check:
+        problems = render.check(args.out, load_source(args.source).source.environments)
+        for problem in problems:  # one line each, never wrapped: CI logs are grepped
+            console.print(Text(problem, style="red"), soft_wrap=True)
+        if problems:
+            return EXIT_FAILED
+        console.print(f"report in {args.out} shows every environment", markup=False)
+        return EXIT_OK
     index = build.generate(args.source, args.out)
     console.print(f"report written: {index}", markup=False)
     return EXIT_OK

@@ -18,7 +18,7 @@ import jinja2
 
 from provisioner import paths
 from provisioner.errors import InputError, ProvisionerError
-from provisioner.report.site import Run, Site
+from provisioner.report.site import Run, Site, page_name
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKER = ".provision-report"  # in every site this writes: what may be replaced
@@ -120,6 +120,22 @@ def write(site: Site, out: Path) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         raise ProvisionerError(f"cannot write the report in {out}: {exc}") from None
     return target / "index.html"
+
+
+def check(out: Path, envs: Iterable[str]) -> list[str]:
+    """What is wrong with the report in `out` (CI's check of what it publishes): its index is
+    missing, or lacks an environment's card or page; [] when it is whole."""
+    index = out / "index.html"
+    if not (out / MARKER).exists() or not index.is_file():
+        return [f"{index}: missing (run `provision.py report --out {out}` first)"]
+    text = index.read_text(encoding="utf-8", errors="replace")
+    problems = []
+    for env in envs:
+        if f'data-env="{env}"' not in text:
+            problems.append(f"{index}: no card for environment {env}")
+        if not (out / "env" / f"{page_name(env)}.html").is_file():
+            problems.append(f"{out}/env/{page_name(env)}.html: missing")
+    return problems
 
 
 def _pages(site: Site, root: Path) -> None:
