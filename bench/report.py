@@ -275,13 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         with open_ledger(url) as ledger:
             fill(ledger, args.runs, hosts)
             sample(ledger, {"staging": hosts["staging"], "prod": hosts["prod"]})
+            entries = ledger.head().count
         filled = time.perf_counter() - start
         start = time.perf_counter()
         index = build.generate(paths.DEFAULT_SOURCE, Path(tmp) / "site")
         generated = time.perf_counter() - start
         pages = sum(1 for _ in index.parent.rglob("*.html"))
         loaded = _browser_load(index)
-    print(f"ledger of {args.runs} runs built in {filled:.1f} s (not part of the report)")
+    print(
+        f"ledger of {args.runs} runs ({entries} entries) built in {filled:.1f} s "
+        "(not part of the report)"
+    )
     print(
         f"generate: {generated:.2f} s for {pages} pages (target < {GENERATE_TARGET_S:g} s): "
         f"{'met' if generated < GENERATE_TARGET_S else 'MISSED'}"

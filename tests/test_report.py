@@ -29,10 +29,11 @@ from report_site import (
 
 from bench.report import change, run
 from provisioner import paths
+from provisioner.cli.arguments import build_parser
 from provisioner.deploy import approval
 from provisioner.ledger.ledger import open_ledger
 from provisioner.ledger.records import Entry
-from provisioner.report import commits, render, serve
+from provisioner.report import commits, serve
 from provisioner.source.bundle import Bundle
 from provisioner.source.model import load_source
 
@@ -130,8 +131,9 @@ def test_a_report_replaces_the_last_one_whole(
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
 
 
-def test_the_default_out_is_under_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert render.DEFAULT_OUT == paths.STATE / "report"
+def test_the_default_out_is_under_state() -> None:
+    for command in (["report"], ["serve"]):
+        assert build_parser().parse_args(command).out == paths.STATE / "report"
 
 
 def test_serve_refuses_a_bad_port(report: Report, capsys: pytest.CaptureFixture[str]) -> None:

@@ -195,13 +195,7 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     report = sub.add_parser(
         "report", parents=[common], help=COMMANDS["report"], description=COMMANDS["report"]
     )
-    report.add_argument(
-        "--out",
-        type=Path,
-        default=paths.STATE / "report",
-        metavar="DIR",
-        help="where to write it (default: .state/report/); replaces the report there",
-    )
+    _add_out(report, "where to write it (default: .state/report/); replaces the report there")
     report.add_argument(
         "--check",
         action="store_true",
@@ -213,13 +207,11 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--port", type=int, default=8080, metavar="N", help="port on 127.0.0.1 (default 8080)"
     )
-    serve.add_argument(
-        "--out",
-        type=Path,
-        default=paths.STATE / "report",
-        metavar="DIR",
-        help="where the served site is written (default: .state/report/)",
-    )
+    _add_out(serve, "where the served site is written (default: .state/report/)")
+
+
+def _add_out(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", type=Path, default=paths.REPORT, metavar="DIR", help=what)
 
 
 def _add_image_and_cache_commands(sub: Any) -> None:

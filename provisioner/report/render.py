@@ -16,13 +16,11 @@ from typing import Any
 
 import jinja2
 
-from provisioner import paths
 from provisioner.errors import InputError, ProvisionerError
 from provisioner.report.site import Run, Site, page_name
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MARKER = ".provision-report"  # in every site this writes: what may be replaced
-DEFAULT_OUT = paths.STATE / "report"
 DIFF_LINES = 2000  # of one diff, on a page; the rest is counted
 NAV = (
     ("index.html", "Overview"),

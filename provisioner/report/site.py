@@ -20,6 +20,7 @@ from provisioner.ledger.ledger import Ledger
 from provisioner.ledger.records import RUN_FINISHED, RUN_STARTED, Entry, LockInfo, RunSummary
 from provisioner.live import gate as live_gate
 from provisioner.report import commits
+from provisioner.run.changes import Change
 from provisioner.run.status import Status
 from provisioner.source import bundle, parity
 from provisioner.source.model import LoadedSource
@@ -62,13 +63,12 @@ def tone(status: str) -> str:
     return "warn" if status else ""
 
 
-@dataclass(frozen=True)
-class Change:
-    host: str
-    task: str
-    role: str
-    action: str
-    diff: str
+def by_host(changes: tuple[Change, ...]) -> dict[str, list[Change]]:
+    """Changed tasks grouped by host, hosts in name order (as the pages list them)."""
+    grouped: dict[str, list[Change]] = defaultdict(list)
+    for change in changes:
+        grouped[change.host].append(change)
+    return dict(sorted(grouped.items()))
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,7 @@ class Run:
         return tone(self.summary.status)
 
     def by_host(self) -> dict[str, list[Change]]:
-        grouped: dict[str, list[Change]] = defaultdict(list)
-        for change in self.changes:
-            grouped[change.host].append(change)
-        return dict(sorted(grouped.items()))
+        return by_host(self.changes)
 
 
 @dataclass(frozen=True)
@@ -117,10 +114,7 @@ class Plan:
     live: dict[str, Any] | None  # the plan's live comparison with its promotion source
 
     def by_host(self) -> dict[str, list[Change]]:
-        grouped: dict[str, list[Change]] = defaultdict(list)
-        for change in self.changes:
-            grouped[change.host].append(change)
-        return dict(sorted(grouped.items()))
+        return by_host(self.changes)
 
 
 @dataclass(frozen=True)
