@@ -166,7 +166,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     try:
         serve.serve(
-            args.source, args.out, args.port, lambda line: console.print(line, markup=False)
+            args.source,
+            args.out,
+            args.port,
+            lambda line: console.print(line, markup=False, soft_wrap=True),
         )
     except KeyboardInterrupt:  # how a person stops it: not an interruption of work
         console.print("stopped")
