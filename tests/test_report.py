@@ -6,10 +6,13 @@ test_report_browser.py.)"""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import subprocess
 import threading
 import time
 import urllib.request
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +36,7 @@ from provisioner.cli.arguments import build_parser
 from provisioner.deploy import approval
 from provisioner.ledger.ledger import open_ledger
 from provisioner.ledger.records import Entry
-from provisioner.report import commits, serve
+from provisioner.report import build, commits, serve
 from provisioner.source.bundle import Bundle
 from provisioner.source.model import load_source
 
@@ -97,6 +100,8 @@ def test_every_page_is_there(report: Report) -> None:
     text = evidence[0].read_text()
     assert "assets/" not in text
     assert "<style>" in text
+    # nothing it needs is elsewhere: no link, script or image but a data: URL
+    assert re.findall(r'(?:href|src)="([^"]*)"', text) == ["data:,"]
     assert report.ids["plan"] in text
     assert "bob@example.com" in text
 
@@ -315,3 +320,14 @@ def test_an_unreachable_ledger_is_one_error_line(
     assert len(result.err.splitlines()) == 1
     assert "pw-SENTINEL" not in result.err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_broken_chain_is_shown_on_every_card(report: Report, tmp_path: Path) -> None:
+    assert "chain BROKEN" not in report.index.read_text()
+    database = report.url.removeprefix("sqlite://")
+    with closing(sqlite3.connect(database)) as db, db:  # as someone editing it by hand would
+        db.execute("UPDATE ledger_entries SET payload = '{}' WHERE id = 3")
+    text = build.generate(report.source, tmp_path / "broken").read_text()
+    assert "chain BROKEN" in text
+    assert text.count('<span class="pill bad">broken</span>') == 3  # one card per environment
+    assert "entry 3: hash does not match its content" in text
