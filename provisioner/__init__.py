@@ -4,6 +4,7 @@ The package is layered; a module imports only from its own subpackage and from t
 below it, never from above (tests/test_layout.py checks it, function-level imports included):
 
     cli       the front end: arguments, one thin handler per command, what the console shows
+    report    the web report: a static site from the ledger and the source, served on localhost
     deploy    the deploy workflow behind a typed request, how a run ends, what it reports
               to its observer; approval, promotion, releases and rollback, the post-deploy
               gate, load gate, verify
@@ -35,5 +36,6 @@ LAYERS: dict[str, int] = {
     "live": 5,
     "incremental": 5,
     "deploy": 6,
-    "cli": 7,
+    "report": 7,
+    "cli": 8,
 }

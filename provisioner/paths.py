@@ -24,6 +24,7 @@ LOCUSTFILE = REPO / "loadtest" / "locustfile.py"
 STATE = REPO / ".state"
 SSH_KEY = STATE / "ssh" / "id_ed25519"
 RUNS = STATE / "runs"
+REPORT = STATE / "report"  # the web report's default place (provision.py report)
 # Host keys of execution nodes started here (`provision.py executors`), checked on every job.
 EXECUTOR_KNOWN_HOSTS = STATE / "executors" / "known_hosts"
 

@@ -13,7 +13,10 @@
 #                  (both variables required)
 #   promote-prod   provision.py promote staging prod (refused, exit 4, unless the same bundle
 #                  passed apply + gate on staging and someone other than the applier approved)
-#   local          what `make test` (.ci/run) runs against local hosts: the five stages above
+#   report         provision.py report (the web report, from the ledger: .state/report/), then
+#                  provision.py report --check (its index shows every environment); reads
+#                  the ledger only, a few seconds
+#   local          what `make test` (.ci/run) runs against local hosts: the six stages above
 #                  from staging on, the plan id taken from the plan just made, applied as
 #                  $PROVISION_IDENTITY (default ci-pipeline), approved as $APPROVER (default
 #                  ci-approver)
@@ -38,9 +41,9 @@ PY=.venv/bin/python
 LAST_PLAN=.state/runs/prod/last-plan.json
 
 # Every stage, in pipeline order; the dispatch in run_stage below has one case per name.
-STAGES=(check molecule staging gate-staging plan-prod approve-prod promote-prod local)
-# What `local` runs: the deploy stages, in the order the workflow's jobs run them.
-LOCAL_SEQUENCE=(staging gate-staging plan-prod approve-prod promote-prod)
+STAGES=(check molecule staging gate-staging plan-prod approve-prod promote-prod report local)
+# What `local` runs: the deploy stages, in the order the workflow's jobs run them, then the report.
+LOCAL_SEQUENCE=(staging gate-staging plan-prod approve-prod promote-prod report)
 
 die_usage() {
   echo "pipeline: $1" >&2
@@ -126,6 +129,11 @@ stage_promote_prod() {
   provision promote staging prod
 }
 
+stage_report() {
+  provision report --out .state/report
+  provision report --out .state/report --check
+}
+
 stage_local() {
   # The applier and the approver must differ, or promote-prod is refused (self-approval).
   export PROVISION_IDENTITY="${PROVISION_IDENTITY:-ci-pipeline}"
@@ -167,6 +175,7 @@ run_stage() {
     plan-prod) stage_plan_prod ;;
     approve-prod) stage_approve_prod ;;
     promote-prod) stage_promote_prod ;;
+    report) stage_report ;;
     local) stage_local ;;
     *) die_usage "no such stage: $name" ;;
   esac

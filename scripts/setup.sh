@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(podman runc netavark aardvark-dns iptables uidmap slirp4netns debootstrap
-  openssh-client ca-certificates postgresql apt-cacher-ng iproute2)
+  openssh-client ca-certificates postgresql apt-cacher-ng iproute2
+  chromium)  # chromium: the web report's browser tests (tests/test_report_browser.py)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -43,13 +43,16 @@ STAGE_ENV = {
     "approve-prod": "prod",
     "promote-prod": "prod",
 }
-# What provision.py command each deploy stage runs.
-STAGE_COMMAND = {
-    "staging": "staging",
-    "gate-staging": "gate staging",
-    "plan-prod": "plan prod",
-    "approve-prod": "approve prod {plan_id}",
-    "promote-prod": "promote staging prod",
+# The stages after the deploy: they read the ledger and touch no environment.
+AFTER_DEPLOY = ["report"]
+# What provision.py commands each stage of the local sequence runs.
+STAGE_COMMANDS = {
+    "staging": ["staging"],
+    "gate-staging": ["gate staging"],
+    "plan-prod": ["plan prod"],
+    "approve-prod": ["approve prod {plan_id}"],
+    "promote-prod": ["promote staging prod"],
+    "report": ["report --out .state/report", "report --out .state/report --check"],
 }
 LEDGER_URL_EXPR = "${{ secrets.PROVISION_LEDGER_URL }}"
 ONLY_MAIN_PUSH = ("github.event_name == 'push'", "github.ref == 'refs/heads/main'")
@@ -275,7 +278,7 @@ def test_prod_is_behind_the_protected_environment(workflow: dict[str, Any]) -> N
 def test_workflow_runs_the_local_sequence_in_the_same_order(workflow: dict[str, Any]) -> None:
     called = [stage for name in job_order(workflow) for stage in job_stages(workflow["jobs"][name])]
     assert called == PRE_DEPLOY + script_array("LOCAL_SEQUENCE")
-    assert script_array("LOCAL_SEQUENCE") == list(STAGE_ENV)
+    assert script_array("LOCAL_SEQUENCE") == [*STAGE_ENV, *AFTER_DEPLOY]
 
 
 def test_deploy_jobs_share_the_ledger_and_name_the_actor(workflow: dict[str, Any]) -> None:
@@ -499,10 +502,11 @@ def test_local_runs_the_deploy_stages_as_two_identities(stub: StubRepo) -> None:
     sequence = script_array("LOCAL_SEQUENCE")
     assert stub.calls() == [
         (
-            STAGE_COMMAND[stage].format(plan_id="p1an5eed"),
+            command.format(plan_id="p1an5eed"),
             "ci-approver" if stage == "approve-prod" else "ci-pipeline",
         )
         for stage in sequence
+        for command in STAGE_COMMANDS[stage]
     ]
     headers = re.findall(r"^== stage (\S+)$", result.stdout, re.M)
     assert headers == ["local", *sequence]
@@ -513,7 +517,7 @@ def test_local_runs_the_deploy_stages_as_two_identities(stub: StubRepo) -> None:
 def test_local_keeps_identities_given_by_the_caller(stub: StubRepo) -> None:
     result = stub.run("local", PROVISION_IDENTITY="alice", APPROVER="bob")
     assert result.returncode == 0, result.stderr
-    assert [who for _, who in stub.calls()] == ["alice", "alice", "alice", "bob", "alice"]
+    assert [who for _, who in stub.calls()] == ["alice", "alice", "alice", "bob", *["alice"] * 3]
 
 
 def test_check_stage(stub: StubRepo) -> None:

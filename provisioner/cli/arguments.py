@@ -33,6 +33,8 @@ COMMANDS = {
     "image": "build the local images (hosts, execution nodes) from Debian's packages",
     "cache": "start the package cache for local hosts (apt-cacher-ng) and show how it is used",
     "executors": "start a local environment's execution nodes, or --setup real hosts as ones",
+    "report": "write the web report (runs, parity, plans, drift, evidence) as a static site",
+    "serve": "serve the web report on 127.0.0.1, regenerated as the ledger changes",
 }
 
 EPILOG = """\
@@ -56,6 +58,8 @@ examples:
   provision.py staging --executors ssh://root@198.18.2.250,ssh://root@198.18.2.249
                                        split the hosts over two nodes, one result
   provision.py history --verify        check the run ledger's hash chain
+  provision.py report                  write the web report to .state/report/ (open index.html)
+  provision.py serve --port 8080       the same pages on http://127.0.0.1:8080/, kept current
   provision.py executors staging       start and set up 2 local execution nodes for staging
   provision.py executors --setup ssh://admin@runner1.example.com
                                        make a real host an execution node
@@ -186,7 +190,31 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("env")
     _add_image_and_cache_commands(sub)
     _add_executors_command(sub, common)
+    _add_report_commands(sub, common)
     return parser
+
+
+def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    report = sub.add_parser(
+        "report", parents=[common], help=COMMANDS["report"], description=COMMANDS["report"]
+    )
+    _add_out(report, "where to write it (default: .state/report/); replaces the report there")
+    report.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 unless DIR holds a report whose index shows every environment",
+    )
+    serve = sub.add_parser(
+        "serve", parents=[common], help=COMMANDS["serve"], description=COMMANDS["serve"]
+    )
+    serve.add_argument(
+        "--port", type=int, default=8080, metavar="N", help="port on 127.0.0.1 (default 8080)"
+    )
+    _add_out(serve, "where the served site is written (default: .state/report/)")
+
+
+def _add_out(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", type=Path, default=paths.REPORT, metavar="DIR", help=what)
 
 
 def _add_image_and_cache_commands(sub: Any) -> None:

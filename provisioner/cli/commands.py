@@ -17,6 +17,7 @@ from provisioner import paths
 from provisioner.cli.observer import ConsoleObserver
 from provisioner.cli.progress import LiveProgress
 from provisioner.cli.tables import (
+    code_changes,
     diff_table,
     fingerprint_table,
     history_table,
@@ -31,6 +32,7 @@ from provisioner.hosts import execnodes, localhosts, pkgcache
 from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import open_ledger
 from provisioner.live import compare, hostprint, record
+from provisioner.report import build, commits, render, serve
 from provisioner.source import hostkeys, inventory, parity, secrets
 from provisioner.source.executor import parse_executor
 from provisioner.source.model import LoadedSource, LocalProvider, load_source
@@ -146,7 +148,37 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     ledger = open_ledger()
-    console.print(run_detail(ledger.show(args.run_id)))
+    detail = ledger.show(args.run_id)
+    console.print(run_detail(detail))
+    if detail.summary.kind in ("apply", "plan"):
+        console.print(code_changes(commits.since_previous_apply(ledger, detail.summary)))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    if args.check:
+        problems = render.check(args.out, load_source(args.source).source.environments)
+        for problem in problems:  # one line each, never wrapped: CI logs are grepped
+            console.print(Text(problem, style="red"), soft_wrap=True)
+        if problems:
+            return EXIT_FAILED
+        console.print(f"report in {args.out} shows every environment", markup=False)
+        return EXIT_OK
+    index = build.generate(args.source, args.out)
+    console.print(f"report written: {index}", markup=False)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    try:
+        serve.serve(
+            args.source,
+            args.out,
+            args.port,
+            lambda line: console.print(line, markup=False, soft_wrap=True),
+        )
+    except KeyboardInterrupt:  # how a person stops it: not an interruption of work
+        console.print("stopped")
     return EXIT_OK
 
 
@@ -393,4 +425,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "image": cmd_image,
     "cache": cmd_cache,
     "executors": cmd_executors,
+    "report": cmd_report,
+    "serve": cmd_serve,
 }

@@ -14,6 +14,7 @@ from provisioner.incremental.record import HOST_STATE
 from provisioner.ledger.records import RunDetail, RunSummary
 from provisioner.live.compare import LiveDifference
 from provisioner.live.hostprint import HostPrint
+from provisioner.report.commits import CodeChanges
 from provisioner.run.changes import Change
 from provisioner.run.request import RunResult
 from provisioner.run.status import Status
@@ -227,4 +228,27 @@ def run_detail(detail: RunDetail) -> Group:
         if change.get("diff"):
             diff = printable(str(change["diff"]).rstrip("\n"), lines=True)
             parts.append(Text(diff, style="dim"))
+    return Group(*parts)
+
+
+def code_changes(changes: CodeChanges) -> Group:
+    """The commits between the previous successful apply's bundle and this run's, with the files
+    they touched under roles/, playbooks/, group_vars/ and environments.yml (as the report)."""
+    since = (changes.since or "")[:12] or "(no earlier apply)"
+    run = f" (run {changes.since_run})" if changes.since_run else ""
+    head = Text.assemble(
+        ("code changes since the previous apply: ", "bold"),
+        f"{since}{run} -> {(changes.until or '')[:12]}",
+        (f": {changes.note}" if changes.note else "", "dim"),
+    )
+    parts: list[Any] = [head]
+    for commit in changes.commits:
+        parts.append(
+            Text.assemble(
+                (commit.sha[:12], "yellow"),
+                f" {commit.date[:19].replace('T', ' ')} {commit.author}: {commit.message}",
+            )
+        )
+        if commit.files:
+            parts.append(Text("    " + ", ".join(commit.files), style="dim"))
     return Group(*parts)

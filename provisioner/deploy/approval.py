@@ -98,8 +98,7 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
             + ("is dated in the future" if age < timedelta(0) else "expired")
             + f" ({_hours(age)} old, the limit is {_hours(max_age)}); plan and approve again"
         )
-    planned = Bundle(**{k: str(plan.payload["bundle"][k]) for k in Bundle.__dataclass_fields__})
-    changed = bundle.differences(planned)
+    changed = bundle.differences(planned_bundle(plan))
     if changed:
         raise _PlanGone(
             f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
@@ -108,6 +107,39 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
     if plan_id in applied_plans:
         raise _PlanGone(f"{env}: plan {plan_id} was already applied; plan and approve again")
     return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
+
+
+def planned_bundle(plan: Entry) -> Bundle:
+    """The bundle a plan entry recorded: what an approval of it lets run."""
+    return Bundle(**{k: str(plan.payload["bundle"][k]) for k in Bundle.__dataclass_fields__})
+
+
+# An approval's standing, as the report shows it (the same rules as check(), without raising).
+VALID, EXPIRED, STALE, APPLIED = "valid", "expired", "stale", "applied"
+
+
+def standing(
+    approval: Entry,
+    plan: Entry | None,
+    *,
+    now: datetime,
+    max_age: timedelta,
+    bundle: Bundle,
+    applied_plans: set[str],
+) -> tuple[str, str]:
+    """(state, why) of one approval: applied, expired, stale (or its plan unknown), or valid."""
+    plan_id = str(approval.payload.get("plan_id"))
+    if plan_id in applied_plans:
+        return APPLIED, f"plan {plan_id} was applied"
+    age = now - datetime.fromisoformat(approval.at)
+    if age > max_age:
+        return EXPIRED, f"{_hours(age)} old, the limit is {_hours(max_age)}"
+    if plan is None:
+        return STALE, f"plan {plan_id} is not in the ledger"
+    changed = bundle.differences(planned_bundle(plan))
+    if changed:
+        return STALE, "changed since planned: " + "; ".join(changed)
+    return VALID, f"{_hours(max_age - age)} left"
 
 
 def _hours(delta: timedelta) -> str:

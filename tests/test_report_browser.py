@@ -1,0 +1,169 @@
+"""The web report in a real browser: Debian's headless chromium (/usr/bin/chromium, installed by
+make setup), driven by Playwright, opening the site from file:// as someone would open a CI
+artifact. It walks overview -> an environment -> a run -> a changed task's diff, filters the runs,
+finds the planted parity difference flagged, shows the planted markup as text (no script runs),
+logs no console error on any page, and leaves screenshots (tmp dir, a few copied to
+/tmp/report-shots/ to look at)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from report_site import EVIL_HOST, EVIL_TASK, PLANTED_VAR, Report, make
+
+from bench.report import CHROMIUM, CHROMIUM_ARGS
+
+SHOTS = Path("/tmp/report-shots")  # noqa: S108 - a place a person can find them, on purpose
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: make setup installs Debian's chromium"
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Report:
+    return make(tmp_path, monkeypatch)
+
+
+class Visit:
+    """One laptop-sized page that records console errors, failed loads and dialogs."""
+
+    def __init__(self, browser: Browser, shots: Path) -> None:
+        self.page: Page = browser.new_page(viewport={"width": 1366, "height": 768})
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.shots = shots
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: object) -> None:
+        self.dialogs.append(str(getattr(dialog, "message", dialog)))
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    def shot(self, name: str, *, full: bool = False) -> None:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full)
+        SHOTS.mkdir(exist_ok=True)
+        shutil.copyfile(path, SHOTS / path.name)
+
+
+@pytest.fixture
+def visit(browser: Browser, tmp_path: Path) -> Iterator[Visit]:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    opened = Visit(browser, shots)
+    yield opened
+    opened.page.close()
+
+
+def test_overview_to_environment_to_run_to_diff(report: Report, visit: Visit) -> None:
+    page = visit.page
+    page.goto(report.index.as_uri())
+    assert page.locator(".card").count() == 3
+    visit.shot("1-overview")
+    page.click('.card[data-env="staging"] h2 a')
+    assert page.url.endswith("/env/staging.html")
+    visit.shot("2-environment")
+    page.click(f'a:text-is("{report.ids["apply"]}")')
+    assert page.url.endswith(f"/runs/{report.ids['apply']}.html")
+    diff = page.locator(".diff").first
+    diff.scroll_into_view_if_needed()
+    assert "worker_connections 2048;" in diff.locator(".add").inner_text()
+    assert "worker_connections 1024;" in diff.locator(".del").inner_text()
+    # colour: an added line is on green, a removed one on red
+    added = diff.locator(".add").evaluate("e => getComputedStyle(e).backgroundColor")
+    removed = diff.locator(".del").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert added != removed
+    visit.shot("3-run", full=True)
+    assert visit.errors == []
+
+
+def test_runs_filter_and_page(report: Report, visit: Visit) -> None:
+    page = visit.page
+    page.goto((report.index.parent / "runs.html").as_uri())
+    rows = page.locator("#runs tbody tr")
+    total = rows.count()
+    assert total == len(report.ids)
+    page.select_option("#f-env", "prod")
+    envs = page.locator("#runs tbody tr td:nth-child(3)").all_inner_texts()
+    assert envs
+    assert set(envs) == {"prod"}
+    page.select_option("#f-kind", "plan")
+    assert page.locator("#runs tbody tr").count() == 1
+    assert "1 of" in page.inner_text("#count")
+    page.select_option("#f-env", "")
+    page.select_option("#f-kind", "")
+    page.select_option("#f-status", "failed")
+    assert page.locator("#runs tbody tr").count() == 1
+    visit.shot("4-runs-filtered")
+    # an environment's link opens the list filtered on it
+    page.goto((report.index.parent / "runs.html").as_uri() + "#env=staging")
+    envs = page.locator("#runs tbody tr td:nth-child(3)").all_inner_texts()
+    assert envs
+    assert set(envs) == {"staging"}
+    assert visit.errors == []
+
+
+def test_parity_matrix_flags_the_planted_difference(report: Report, visit: Visit) -> None:
+    page = visit.page
+    page.goto((report.index.parent / "parity.html").as_uri())
+    row = page.locator("#matrix tbody tr", has_text=PLANTED_VAR)
+    assert row.count() == 1
+    assert "flag" in (row.get_attribute("class") or "")
+    assert "NOT ALLOWED" in row.inner_text()
+    assert row.evaluate("e => getComputedStyle(e.cells[0]).backgroundColor") != "rgba(0, 0, 0, 0)"
+    # the same values are hidden until asked for
+    same = page.locator("#matrix tbody tr.same")
+    assert same.count() > 0
+    assert not same.first.is_visible()
+    assert page.locator("details", has_text="UNEXPLAINED").count() >= 1
+    visit.shot("5-parity")
+    page.uncheck("#only-diff")
+    assert same.first.is_visible()
+    assert visit.errors == []
+
+
+def test_planted_markup_is_text_and_runs_nothing(report: Report, visit: Visit) -> None:
+    page = visit.page
+    page.goto((report.index.parent / "runs" / f"{report.ids['evil']}.html").as_uri())
+    text = page.inner_text("main")
+    assert EVIL_HOST in text
+    assert EVIL_TASK in text
+    assert page.locator("main script").count() == 0
+    assert visit.dialogs == []
+    visit.shot("6-escaped", full=True)
+    assert visit.errors == []
+
+
+def test_no_page_logs_a_console_error(report: Report, visit: Visit) -> None:
+    root = report.index.parent
+    pages = [
+        *(root / f"{name}.html" for name in ("index", "runs", "parity", "plans", "drift")),
+        root / "evidence.html",
+        *sorted((root / "env").glob("*.html")),
+        *sorted((root / "runs").glob("*.html")),
+        *sorted((root / "evidence").glob("*.html")),
+    ]
+    for path in pages:
+        visit.page.goto(path.as_uri())
+        visit.page.wait_for_load_state("load")
+    visit.page.goto((root / "plans.html").as_uri())
+    visit.shot("7-plans")
+    visit.page.goto((root / "drift.html").as_uri())
+    visit.shot("8-drift")
+    visit.page.goto(next((root / "evidence").glob("*.html")).as_uri())
+    visit.shot("9-evidence", full=True)
+    assert len(pages) > 15
+    assert visit.errors == []
+    assert visit.dialogs == []
