@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
-from provisioner.hosts.localhosts import is_stale
+from provisioner.hosts.localhosts import ensure_forwarding, is_stale
 
 
 def gone_pid() -> int:
@@ -27,3 +28,21 @@ def test_a_running_container_whose_process_is_gone_is_stale() -> None:
 
 def test_a_stopped_container_is_not_stale_it_is_started() -> None:
     assert not is_stale({"Running": False, "Pid": 0})
+
+
+def test_forwarding_is_turned_on_before_hosts_are_created(tmp_path: Path) -> None:
+    flag = tmp_path / "ip_forward"
+    flag.write_text("0\n")
+    said: list[str] = []
+    ensure_forwarding(said.append, flag)
+    assert flag.read_text() == "1\n"
+    assert len(said) == 1
+    ensure_forwarding(said.append, flag)  # already on: nothing written, nothing said
+    assert len(said) == 1
+
+
+def test_forwarding_that_cannot_be_turned_on_is_said_not_raised(tmp_path: Path) -> None:
+    said: list[str] = []
+    ensure_forwarding(said.append, tmp_path / "missing" / "ip_forward")
+    assert len(said) == 1
+    assert "cannot turn on IPv4 forwarding" in said[0]

@@ -37,6 +37,7 @@ EXECUTOR_LABEL = "io.provisioner.executor"
 IMAGE_REPO = "localhost/provisioner-host"
 LATEST = f"{IMAGE_REPO}:latest"
 BOOT_TIMEOUT = 90.0
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 Say = Callable[[str], None]
 
@@ -243,6 +244,7 @@ def ensure_containers(
     Others with that label are removed (`gone` says why); idempotent."""
     tag = ensure_image(say, image)
     pkgcache.ensure(say)  # before the hosts boot: their first apt run finds it up
+    ensure_forwarding(say)
     ensure_ssh_key()
     key = key_id()
     existing = containers(env_name, label)
@@ -287,6 +289,28 @@ def ensure_containers(
             say(f"starting {name}")
             podman("start", name)
     wait_for_ssh(wanted)
+
+
+def ensure_forwarding(say: Say = _quiet, flag: Path = IP_FORWARD) -> None:
+    """IPv4 forwarding on in this machine's own network namespace before any host is created.
+
+    A new network namespace copies the IPv4 settings of the machine's (ip_forward and, with it,
+    conf.all.accept_redirects, which the kernel turns off when forwarding goes on). netavark
+    turns forwarding on when it wires up the first container, after that container's namespace
+    exists: on a freshly booted machine the first local host would then read ip_forward=0 and
+    every later one 1, a difference `diff --live` rightly reports. Doing what netavark does,
+    first, gives every host the same settings whatever order they were made in."""
+    try:
+        if flag.read_text().strip() == "1":
+            return
+        flag.write_text("1\n")
+    except OSError as exc:  # not root, or a read-only /proc: podman's own behaviour stands
+        say(
+            f"cannot turn on IPv4 forwarding ({exc.strerror}): hosts created before the "
+            "first container's network is up may differ in their IPv4 settings"
+        )
+        return
+    say("turned on IPv4 forwarding (podman's networks need it) before creating hosts")
 
 
 def wait_for_ssh(addresses: dict[str, str]) -> None:
