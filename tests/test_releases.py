@@ -146,6 +146,27 @@ def test_promotion_is_refused_when_the_source_never_passed(checkout: Checkout) -
     assert "creating" not in result.stdout  # refused before any host was started
 
 
+def test_check_mode_on_fresh_hosts_predicts_the_converge_and_changes_nothing(
+    checkout: Checkout,
+) -> None:
+    """Every role in check mode on hosts that have nothing yet, the whole stack in site.yml's
+    order (molecule's stack scenario proved this in make test before; make test now runs one
+    role's scenario, and `make molecule` the stack's)."""
+    result = checkout.run("rel", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((checkout.root / ".state/runs/rel/last-run.json").read_text())
+    assert sorted(summary["hosts"]) == sorted([*APP_HOSTS, "rel-db-1", "rel-web-1"]), summary
+    changing = {change["host"] for change in summary["changes"]}
+    assert changing == set(summary["hosts"]), "every fresh host has something to converge"
+    # ... and nothing was done: no nginx on the web host, no release on the app hosts
+    nginx = localhosts.podman(
+        "exec", "rel-web-1", "dpkg-query", "-W", "-f", "${db:Status-Status}", "nginx", check=False
+    )
+    assert nginx.stdout.strip() != "installed", nginx
+    current = localhosts.podman("exec", APP_HOSTS[0], "test", "-e", "/opt/csapp", check=False)
+    assert current.returncode != 0, "check mode created the app's directory"
+
+
 def test_release_a_deploys_and_passes_the_gate(checkout: Checkout) -> None:
     result = checkout.run("rel")
     assert result.returncode == 0, result.stdout + result.stderr
