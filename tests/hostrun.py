@@ -3,55 +3,16 @@ unit tests run the same CLI in-process with conftest.run_cli, for speed)."""
 
 from __future__ import annotations
 
-import atexit
-import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from provisioner import paths
-
-# The load test of the shipped source's staging and prod gates runs 15 s; in the host tests it
-# runs this long. A gate runs after every apply that changes something (a dozen in `make hosts`),
-# and its load figures are not what these tests check (tests/test_releases.py's own source fails
-# a gate on them; `make pipeline` runs the shipped source, 15 s, end to end).
-TEST_LOAD_SECONDS = 4
-SHIPPED_DURATION = re.compile(r"^(\s+duration: )15(\s+# seconds)$", re.MULTILINE)
-
-
-def shipped_source_text() -> str:
-    """environments.yml as the host tests run it: the same, but for the load test's length.
-    Nothing the inventories, the bundle or the hosts see differs (the load gate lives only in
-    the controller's reading of the source)."""
-    text, found = SHIPPED_DURATION.subn(
-        rf"\g<1>{TEST_LOAD_SECONDS}\g<2>", paths.DEFAULT_SOURCE.read_text()
-    )
-    assert found == 1, "environments.yml's load_gate changed: update hostrun.SHIPPED_DURATION"
-    return text
-
-
-@functools.cache
-def fast_source() -> Path:
-    """shipped_source_text() in a file of this test session's own."""
-    directory = Path(tempfile.mkdtemp(prefix="provisioner-source-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    path = directory / "environments.yml"
-    path.write_text(shipped_source_text())
-    return path
-
-
-def with_source(args: tuple[str, ...], repo: Path) -> tuple[str, ...]:
-    """ARGS with `--source` of the test source, unless they name one or run another checkout."""
-    if "--source" in args or repo != paths.REPO or not args:
-        return args
-    return (*args, "--source", str(fast_source()))
 
 
 def provision(
@@ -69,7 +30,7 @@ def provision(
     if ledger is not None:
         env["PROVISION_LEDGER_URL"] = ledger
     return subprocess.run(
-        [sys.executable, str(repo / "provision.py"), *with_source(args, repo)],
+        [sys.executable, str(repo / "provision.py"), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -101,11 +62,7 @@ def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
     environment's lock (so it really runs) and a few seconds more (so the playbook is under
     way: --full, or the incremental apply could skip every host and be done by then)."""
     run = subprocess.Popen(
-        [
-            sys.executable,
-            str(paths.REPO / "provision.py"),
-            *with_source((env, "--full", *extra), paths.REPO),
-        ],
+        [sys.executable, str(paths.REPO / "provision.py"), env, "--full", *extra],
         cwd=paths.REPO,
         env={**os.environ, "PROVISION_LEDGER_URL": ledger},
         stdout=subprocess.PIPE,

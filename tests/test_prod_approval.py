@@ -34,7 +34,7 @@ def unpromoted(text: str) -> str:
 @pytest.fixture(scope="module", autouse=True)
 def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     path = tmp_path_factory.mktemp("source") / "environments.yml"
-    path.write_text(unpromoted(hostrun.shipped_source_text()))
+    path.write_text(unpromoted(paths.DEFAULT_SOURCE.read_text()))
     UNPROMOTED["path"] = path
     yield
     assert hostrun.provision("inventory").returncode == 0  # back to the committed inventories
@@ -76,7 +76,7 @@ def test_expired_approval_is_refused(ledger: str, plan_id: str, tmp_path: Path) 
     assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
     impatient = tmp_path / "environments.yml"
     impatient.write_text(
-        unpromoted(hostrun.shipped_source_text()).replace(
+        unpromoted(paths.DEFAULT_SOURCE.read_text()).replace(
             "approval_max_age_hours: 24", "approval_max_age_hours: 0.00001"
         )
     )
