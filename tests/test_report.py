@@ -82,6 +82,14 @@ def test_the_planted_difference_is_flagged_with_its_provenance(report: Report) -
     assert "NOT ALLOWED" in after
     assert "environments.yml:" in after  # provenance, file:line
     assert "1 difference not allowed" in parity
+    # short: relative to the source's directory (or the repo), the whole path in the title
+    shown = re.search(r'<span class="origin" title="([^"]+)">([^<]+)</span>', after)
+    assert shown is not None
+    assert re.fullmatch(r"environments\.yml:\d+", shown[2])
+    assert shown[1] == f"{report.source}:{shown[2].split(':')[1]}"
+    release = parity.split('<td class="mono">app_release</td>')[1].split("</tr>")[0]
+    assert re.search(r'title="[^"]+/group_vars/all\.yml:\d+">group_vars/all\.yml:\d+<', release)
+    assert f">{paths.REPO}" not in parity
 
 
 def test_every_page_is_there(report: Report) -> None:

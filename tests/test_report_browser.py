@@ -51,6 +51,10 @@ class Visit:
         self.dialogs.append(str(getattr(dialog, "message", dialog)))
         dialog.dismiss()  # type: ignore[attr-defined]
 
+    def overflow(self) -> int:
+        """How many pixels the page is wider than the window (0: no sideways scrolling)."""
+        return int(self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
     def shot(self, name: str, *, full: bool = False) -> None:
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=full)
@@ -129,8 +133,18 @@ def test_parity_matrix_flags_the_planted_difference(report: Report, visit: Visit
     assert not same.first.is_visible()
     assert page.locator("details", has_text="UNEXPLAINED").count() >= 1
     visit.shot("5-parity")
+    # at 1366 px every row's verdict is on screen, nothing scrolls sideways, paths are short
+    assert visit.overflow() == 0
+    for cell in page.locator("#matrix tbody tr:visible td.verdict").all():
+        box = cell.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 1366
+    origin = row.locator(".origin").first
+    assert origin.inner_text().startswith("environments.yml:")
+    assert (origin.get_attribute("title") or "").startswith(str(report.source.parent))
     page.uncheck("#only-diff")
     assert same.first.is_visible()
+    assert visit.overflow() == 0
     assert visit.errors == []
 
 

@@ -9,13 +9,17 @@ answered from those, never by asking the ledger again. What the ledger holds is 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from provisioner import paths
 from provisioner.deploy import approval, gate, releases
+from provisioner.errors import Location
 from provisioner.ledger.ledger import Ledger
 from provisioner.ledger.records import RUN_FINISHED, RUN_STARTED, Entry, LockInfo, RunSummary
 from provisioner.live import gate as live_gate
@@ -52,6 +56,20 @@ def age(at: str | None, now: datetime) -> str:
         if seconds >= size:
             return f"{int(seconds // size)} {unit} ago"
     return "just now"
+
+
+def provenance(where: Location, source: Path) -> tuple[str, str]:
+    """(short, full) file:line of a value: the short one relative to the repo when the file is in
+    it, else to the source file's directory when it is there, else the whole path; the full one
+    absolute (for a title attribute)."""
+    file = Path(os.path.realpath(where.file))
+    line = f":{where.line}" if where.line else ""
+    for base in (paths.REPO, Path(os.path.realpath(source)).parent):
+        try:
+            return f"{file.relative_to(base)}{line}", f"{file}{line}"
+        except ValueError:
+            continue
+    return f"{file}{line}", f"{file}{line}"
 
 
 def tone(status: str) -> str:
@@ -170,7 +188,8 @@ class EnvCard:
 @dataclass(frozen=True)
 class Cell:
     value: str
-    origin: str
+    origin: str  # file:line, relative to the repo (or the source's directory) when inside it
+    full: str  # the same with the absolute path
 
 
 @dataclass(frozen=True)
@@ -478,7 +497,9 @@ def matrix(loaded: LoadedSource, envs: list[str]) -> list[MatrixRow]:
             if name.startswith(parity.INHERENT):
                 continue
             cells = [
-                Cell(repr(values[name].value), values[name].origin) if name in values else None
+                Cell(repr(values[name].value), *provenance(values[name].where, loaded.path))
+                if name in values
+                else None
                 for values in per_env
             ]
             difference = judged.get((group, name))
