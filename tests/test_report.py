@@ -30,13 +30,13 @@ from report_site import (
     make,
 )
 
-from bench.report import change, run
+from bench.report import change, run, switch
 from provisioner import paths
 from provisioner.cli.arguments import build_parser
 from provisioner.deploy import approval
 from provisioner.ledger.ledger import open_ledger
 from provisioner.ledger.records import Entry
-from provisioner.report import build, commits, serve
+from provisioner.report import build, commits, render, serve, site
 from provisioner.source.bundle import Bundle
 from provisioner.source.model import load_source
 
@@ -339,3 +339,68 @@ def test_a_broken_chain_is_shown_on_every_card(report: Report, tmp_path: Path) -
     assert "chain BROKEN" in text
     assert text.count('<span class="pill bad">broken</span>') == 3  # one card per environment
     assert "entry 3: hash does not match its content" in text
+
+
+def test_deployed_is_what_the_app_hosts_run_per_host_when_they_differ(tmp_path: Path) -> None:
+    with open_ledger(f"sqlite:///{tmp_path}/ledger.sqlite3") as ledger:
+        staging = ["staging-app-1", "staging-app-2", "staging-db-1", "staging-web-1"]
+        run(ledger, "apply", "staging", who="alice", commit="c1", hosts=staging)  # 1.1.0 everywhere
+        run(
+            ledger,
+            "rollback",
+            "staging",
+            who="bob",
+            commit="c1",
+            attach=[
+                (
+                    "rollback",
+                    {
+                        "reason": "by hand",
+                        "succeeded": True,
+                        "releases": {"staging-app-1": "1.0.0", "staging-db-1": "9.9.9"},
+                    },
+                )
+            ],
+        )
+        run(ledger, "apply", "staging", who="carol", commit="c1", status="refused")
+        # a failed apply settles only the hosts whose release link it moved
+        run(
+            ledger,
+            "apply",
+            "prod",
+            who="alice",
+            commit="c1",
+            status="failed",
+            changes=[switch("prod-app-2")],
+        )
+        collected = site.collect(ledger, load_source(paths.DEFAULT_SOURCE))
+    cards = {card.name: card for card in collected.envs}
+    staging_now = cards["staging"].deployed
+    assert staging_now.hosts == {"staging-app-1": "1.0.0", "staging-app-2": "1.1.0"}
+    assert staging_now.release is None
+    assert cards["prod"].deployed.hosts == {"prod-app-1": "unknown", "prod-app-2": "1.1.0"}
+    assert cards["qa"].deployed.release == "unknown"
+    index = render.write(collected, tmp_path / "site").read_text()
+    card = index.split('data-env="staging"')[1].split("</section>")[0]
+    assert "staging-app-1 <strong>1.0.0</strong>" in card
+    assert "staging-app-2 <strong>1.1.0</strong>" in card
+    assert "staging-db-1" not in card.split('class="deployed"')[1].split("</dd>")[0]
+
+
+def test_the_samples_rolled_back_prod_runs_the_release_its_rollback_reported(
+    report: Report,
+) -> None:
+    index = report.index.read_text()
+    card = index.split('data-env="prod"')[1].split("</section>")[0]
+    deployed = card.split('class="deployed"')[1].split("</dd>")[0]
+    assert "<strong>1.0.0</strong>" in deployed
+    assert "both app hosts" in deployed
+    assert "rolled back by" in deployed
+    assert "db-1" not in deployed
+    qa = index.split('data-env="qa"')[1].split("</section>")[0]
+    assert "unknown" in qa.split('class="deployed"')[1].split("</dd>")[0]
+    # the environment's page says the same
+    page = (report.index.parent / "env" / "prod.html").read_text()
+    fact = page.split('class="v deployed"')[1].split("</div>")[0]
+    assert "<strong>1.0.0</strong>" in fact
+    assert "rolled back by" in fact

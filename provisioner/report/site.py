@@ -101,6 +101,7 @@ class Run:
     entries: tuple[Entry, ...]  # every entry of the run, with its hash
     plan_id: str | None
     code: commits.CodeChanges | None  # applies and plans: what changed since the last apply
+    release: str  # the app release the run deployed (its promotable bundle), "" if unrecorded
 
     @property
     def tone(self) -> str:
@@ -166,13 +167,67 @@ class EnvDrift:
         return list(reversed(self.checks[:DRIFT_COLUMNS]))
 
 
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The release each of an environment's app hosts runs, as the newest run that says so
+    for the host recorded it."""
+
+    hosts: dict[str, str]  # app host -> release, UNKNOWN when no run says
+    by: dict[str, Run]  # app host -> the run that says
+
+    @property
+    def release(self) -> str | None:
+        """The one release every app host runs; None when they differ (or there is no host)."""
+        found = set(self.hosts.values())
+        return found.pop() if len(found) == 1 else None
+
+    @property
+    def run(self) -> Run | None:
+        """The newest run behind what is shown."""
+        return max(self.by.values(), key=lambda r: r.summary.started_at, default=None)
+
+
+def deployed(app_hosts: list[str], runs: list[Run]) -> Deployed:
+    """Per app host, the newest record of its release (runs: one environment's, newest first):
+    a rollback's report of what each host runs now, else the release of an apply that switched
+    the host's release link, or of a successful apply (which leaves every host on its release).
+    Refused runs changed nothing."""
+    found: dict[str, tuple[str, Run]] = {}
+    for run in runs:
+        if len(found) == len(app_hosts):
+            break
+        kind, status = run.summary.kind, run.summary.status
+        if kind not in ("apply", releases.ROLLBACK) or status == Status.REFUSED:
+            continue
+        if run.rollback is not None:  # after the switch within a run: it decides first
+            for host, release in _dict(run.rollback.get("releases")).items():
+                if host in app_hosts:
+                    found.setdefault(host, (str(release), run))
+        if kind != "apply":
+            continue
+        if status == Status.SUCCESSFUL:
+            settled = app_hosts
+        else:
+            settled = releases.switched_hosts(list(run.changes))
+        for host in settled:
+            if host in app_hosts:
+                found.setdefault(host, (run.release or UNKNOWN, run))
+    return Deployed(
+        {host: found[host][0] if host in found else UNKNOWN for host in app_hosts},
+        {host: found[host][1] for host in found},
+    )
+
+
 @dataclass(frozen=True)
 class EnvCard:
     name: str
     page: str
     description: str
     release: str  # what the source of truth says
-    deployed: str  # what the ledger says runs (the last deploy that stands), or why not known
+    deployed: Deployed  # what the ledger says the app hosts run
     approval_required: bool
     promoted_from: str | None
     hosts: list[str]
@@ -289,6 +344,12 @@ def _run(summary: RunSummary, entries: list[Entry]) -> Run:
         entries=tuple(entries),
         plan_id=str(plan_id) if plan_id else None,
         code=None,
+        release=str(
+            _dict(_dict(started.payload.get("extra") if started else None).get("promotable")).get(
+                "app_release"
+            )
+            or ""
+        ),
     )
 
 
@@ -517,15 +578,6 @@ def _card(ledger: Ledger, loaded: LoadedSource, name: str, site: Site) -> EnvCar
     applies = [run for run in mine if run.summary.kind == "apply"]
     app = parity.Layers(loaded).effective(name, "app") if "app" in loaded.source.groups else {}
     release = str(app["app_release"].value) if "app_release" in app else "-"
-    now_deployed = releases.deployed(ledger, name)
-    if now_deployed.bundle is not None:
-        deployed = str(
-            now_deployed.bundle.get("app_release") or "a release the ledger does not name"
-        )
-    elif now_deployed.releases:
-        deployed = ", ".join(f"{h} {r}" for h, r in now_deployed.releases.items())
-    else:
-        deployed = now_deployed.reason
     lock = ledger.holder(name)
     drift = next((d for d in site.drift if d.env == name), None)
     last_drift = drift.checks[0] if drift and drift.checks else None
@@ -534,7 +586,7 @@ def _card(ledger: Ledger, loaded: LoadedSource, name: str, site: Site) -> EnvCar
         page=page_name(name),
         description=env.description,
         release=release,
-        deployed=deployed,
+        deployed=deployed(env.hosts_in("app"), mine),
         approval_required=env.approval_required,
         promoted_from=env.promoted_from,
         hosts=sorted(env.hosts),
