@@ -34,7 +34,7 @@ from bench.report import change, run, switch
 from provisioner import paths
 from provisioner.cli.arguments import build_parser
 from provisioner.deploy import approval
-from provisioner.ledger.ledger import open_ledger
+from provisioner.ledger.ledger import Ledger, open_ledger
 from provisioner.ledger.records import Entry
 from provisioner.report import build, commits, render, serve, site
 from provisioner.source.bundle import Bundle
@@ -404,3 +404,41 @@ def test_the_samples_rolled_back_prod_runs_the_release_its_rollback_reported(
     fact = page.split('class="v deployed"')[1].split("</div>")[0]
     assert "<strong>1.0.0</strong>" in fact
     assert "rolled back by" in fact
+
+
+@pytest.mark.parametrize(
+    ("where", "short"),
+    [
+        (
+            "postgresql://alice:hunter2@db.example:5432/ledger?password=hunter2&sslmode=require",
+            "postgresql alice@db.example:5432/ledger",
+        ),
+        ("postgres://:hunter2@db.example/ledger", "postgres db.example/ledger"),
+        (
+            "postgresql://alice@db.example/ledger?sslmode=require",
+            "postgresql alice@db.example/ledger",
+        ),
+        (".state/ledger.sqlite3", ".state/ledger.sqlite3"),
+        ("/var/lib/provisioner/ledger.sqlite3", "ledger.sqlite3"),
+    ],
+)
+def test_the_ledger_is_named_short_and_without_its_password(where: str, short: str) -> None:
+    shown, full = site.ledger_label(where)
+    assert shown == short
+    assert "hunter2" not in full
+    assert "sslmode" not in shown
+
+
+def test_no_page_shows_the_ledgers_password(
+    report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a store that forgot to drop it: the report drops it anyway
+    url = "postgresql://alice:hunter2@db.example:5432/ledger?password=hunter3&sslmode=require"
+    monkeypatch.setattr(Ledger, "where", property(lambda _: url))
+    out = tmp_path / "pg-site"
+    with open_ledger(report.url) as ledger:
+        render.write(site.collect(ledger, load_source(report.source)), out)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert [p for p in files if "hunter" in p.read_text()] == []
+    footer = (out / "index.html").read_text().split("<footer>")[1]
+    assert ">postgresql alice@db.example:5432/ledger</span>" in footer

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from provisioner import paths
 from provisioner.deploy import approval, gate, releases
 from provisioner.errors import Location
 from provisioner.ledger.ledger import Ledger
 from provisioner.ledger.records import RUN_FINISHED, RUN_STARTED, Entry, LockInfo, RunSummary
+from provisioner.ledger.store import display_url
 from provisioner.live import gate as live_gate
 from provisioner.report import commits
 from provisioner.run.changes import Change
@@ -70,6 +72,22 @@ def provenance(where: Location, source: Path) -> tuple[str, str]:
         except ValueError:
             continue
     return f"{file}{line}", f"{file}{line}"
+
+
+def ledger_label(where: str) -> tuple[str, str]:
+    """(short, full) names of the ledger for a page, never with a password: a URL loses it again
+    here whatever the store said (in the user part or the query), and its short form is the
+    scheme, user, host and database; a file is named by its path in the repo, else by its name."""
+    if "://" in where or where.lower().startswith(("postgres", "sqlite:")):
+        full = display_url(where)
+        parts = urlsplit(full)
+        if not parts.scheme:
+            return full, full
+        user = f"{parts.username}@" if parts.username else ""
+        host = parts.netloc.rpartition("@")[2]
+        return f"{parts.scheme} {user}{host}{parts.path}", full
+    path = Path(where)
+    return (path.name if path.is_absolute() else where), where
 
 
 def tone(status: str) -> str:
@@ -283,7 +301,8 @@ class Evidence:
 class Site:
     generated_at: str
     now: datetime
-    ledger: str  # where it lives, without a password
+    ledger: str  # where it lives, short, never with a password (ledger_label)
+    ledger_full: str  # the same whole, for a title
     head_count: int
     chain_problems: list[str]
     envs: list[EnvCard]
@@ -395,7 +414,8 @@ def collect(ledger: Ledger, loaded: LoadedSource, now: datetime | None = None) -
     site = Site(
         generated_at=now.strftime("%Y-%m-%d %H:%M UTC"),
         now=now,
-        ledger=ledger.where,
+        ledger=ledger_label(ledger.where)[0],
+        ledger_full=ledger_label(ledger.where)[1],
         head_count=len(entries),
         chain_problems=ledger.verify(),
         envs=[],
