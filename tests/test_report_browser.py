@@ -57,6 +57,8 @@ class Visit:
 
     def shot(self, name: str, *, full: bool = False) -> None:
         path = self.shots / f"{name}.png"
+        if full:  # from the top: the sticky header stays where it belongs
+            self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path), full_page=full)
         SHOTS.mkdir(exist_ok=True)
         shutil.copyfile(path, SHOTS / path.name)
@@ -169,9 +171,12 @@ def test_no_page_logs_a_console_error(report: Report, visit: Visit) -> None:
         *sorted((root / "runs").glob("*.html")),
         *sorted((root / "evidence").glob("*.html")),
     ]
+    wide = []
     for path in pages:
         visit.page.goto(path.as_uri())
         visit.page.wait_for_load_state("load")
+        if visit.overflow() > 0:  # on a 1366 px laptop nothing scrolls sideways
+            wide.append(f"{path.relative_to(root)}: {visit.overflow()} px too wide")
     visit.page.goto((root / "plans.html").as_uri())
     visit.shot("7-plans")
     visit.page.goto((root / "drift.html").as_uri())
@@ -179,5 +184,6 @@ def test_no_page_logs_a_console_error(report: Report, visit: Visit) -> None:
     visit.page.goto(next((root / "evidence").glob("*.html")).as_uri())
     visit.shot("9-evidence", full=True)
     assert len(pages) > 15
+    assert wide == []
     assert visit.errors == []
     assert visit.dialogs == []
