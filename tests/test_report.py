@@ -269,8 +269,6 @@ def test_an_approvals_standing(
 def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
     report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provisioner.report import site  # noqa: PLC0415 - beside its siblings above
-
     with open_ledger(report.url) as ledger:
         again = run(
             ledger,
@@ -281,6 +279,7 @@ def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
             changes=[
                 change("staging-web-1", "nginx : write nginx.conf"),  # as the check before
                 change("staging-db-1", "nginx : write nginx.conf"),  # as the sample's apply did
+                change("staging-old-1", "nginx : write nginx.conf"),  # gone from the source
             ],
         )
         fix = run(ledger, "apply", "staging", who="alice@example.com", commit="unknown")
@@ -288,7 +287,10 @@ def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
     staging = next(d for d in collected.drift if d.env == "staging")
     newest, first = staging.checks[0], staging.checks[1]
     assert newest.run.summary.run_id == again
-    assert [i.new for i in newest.items] == [False, True]
+    assert [i.new for i in newest.items] == [False, True, True]
+    # a host the source no longer names still has its row in the timeline
+    assert "staging-old-1" in staging.hosts
+    assert set(staging.hosts) >= {"staging-app-1", "staging-db-1", "staging-web-1"}
     assert [i.new for i in first.items] == [True]
     touched = newest.items[1].touched_by
     assert touched is not None

@@ -541,7 +541,9 @@ def _drift(loaded: LoadedSource, oldest_first: list[Run]) -> list[EnvDrift]:
                     for index in pending:
                         checks[index] = replace(checks[index], fixed_by=run)
                     pending = []
-        found.append(EnvDrift(name, sorted(env.hosts), list(reversed(checks))))
+        # A host a check found drifted keeps its row when the source no longer names it.
+        hosts = set(env.hosts) | {item.host for check in checks for item in check.items}
+        found.append(EnvDrift(name, sorted(hosts), list(reversed(checks))))
     return found
 
 
