@@ -22,6 +22,7 @@ from typing import Any
 
 from provisioner import paths
 from provisioner.ledger.ledger import Ledger, open_ledger
+from provisioner.run import tasks
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -96,6 +97,18 @@ def change(host: str, task: str, diff: str = DIFF) -> dict[str, str]:
     return {"host": host, "task": task, "role": "nginx", "action": "template", "diff": diff}
 
 
+def switch(host: str, old: str = "1.0.0", new: str = "1.1.0") -> dict[str, str]:
+    """An app host's `current` release link moved, as an apply records it."""
+    diff = f"--- before\n+++ after\n@@ -1 +1 @@\n-releases/{old}\n+releases/{new}\n"
+    return {
+        "host": host,
+        "task": tasks.RELEASE_SWITCH.name,
+        "role": "app",
+        "action": "file",
+        "diff": diff,
+    }
+
+
 GATE: dict[str, Any] = {
     "passed": True,
     "reason": "",
@@ -159,6 +172,7 @@ def sample(ledger: Ledger, hosts: dict[str, list[str]], prod: str = "prod") -> d
     shas = commits(6)
     old, new = shas[-1], shas[0]
     staging = next(env for env in hosts if env != prod)
+    prod_app = [host for host in hosts[prod] if "-app-" in host]
     ids: dict[str, str] = {}
     ids["first"] = run(
         ledger, "apply", staging, who="alice@example.com", commit=old, hosts=hosts[staging]
@@ -207,7 +221,7 @@ def sample(ledger: Ledger, hosts: dict[str, list[str]], prod: str = "prod") -> d
             "plan_id": ids["plan"],
             "planner": "alice@example.com",
             "bundle": {"commit": new, "inventory_hash": "0" * 64, "roles_hash": "1" * 64},
-            "changes": [change(hosts[prod][0], "app : switch the release")],
+            "changes": [switch(host) for host in prod_app],
             "live_parity": live,
         },
         ids["plan"],
@@ -225,7 +239,7 @@ def sample(ledger: Ledger, hosts: dict[str, list[str]], prod: str = "prod") -> d
         commit=new,
         status="rolled-back",
         hosts=hosts[prod],
-        changes=[change(hosts[prod][0], "app : switch the release")],
+        changes=[switch(host) for host in prod_app],
         attach=[
             ("gate", GATE_FAILED),
             (
@@ -233,7 +247,7 @@ def sample(ledger: Ledger, hosts: dict[str, list[str]], prod: str = "prod") -> d
                 {
                     "reason": "the gate failed",
                     "succeeded": True,
-                    "releases": {hosts[prod][0]: "1.0.0"},
+                    "releases": dict.fromkeys(prod_app, "1.0.0"),
                 },
             ),
             ("plan-applied", {"plan_id": ids["plan"]}),

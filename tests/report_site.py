@@ -27,6 +27,10 @@ EVIL_TASK = '<script>alert("task")</script>'
 EVIL_DIFF = '--- a\n+++ b\n@@ -1 +1 @@\n-safe\n+<script>alert("diff")</script>\n'
 EVIL_WHO = "<img src=x onerror=alert(1)>"
 EVIL_VALUE = "<script>alert('source')</script>"
+# Long words a laptop's width must take without scrolling sideways (the browser test checks).
+LONG_WHO = "firstname.lastname.with.a.long.identity@engineering.subsidiary.example.com"
+LONG_HOST = "staging-application-server-0001.eu-west-1.compute.internal.example.com"
+LONG_TASK = "app : Render the configuration of the worker pool with every option the team wanted"
 PLANTED_VAR = "app_banner"  # staging only: not in the parity contract
 
 
@@ -69,6 +73,15 @@ def make(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Report:
                 change(EVIL_HOST, EVIL_TASK, EVIL_DIFF),
                 change("staging-web-1", f"write the password {SENTINEL}", f"-old\n+{SENTINEL}\n"),
             ],
+        )
+        ids["long"] = run(
+            ledger,
+            "verify",
+            "staging",
+            who=LONG_WHO,
+            commit="f" * 40,
+            hosts=[LONG_HOST],
+            changes=[change(LONG_HOST, LONG_TASK, f"-{'x' * 300}\n+{'y' * 300}\n")],
         )
     source = planted_source(directory)
     index = build.generate(source, directory / "site")

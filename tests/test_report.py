@@ -30,13 +30,13 @@ from report_site import (
     make,
 )
 
-from bench.report import change, run
+from bench.report import change, run, switch
 from provisioner import paths
 from provisioner.cli.arguments import build_parser
 from provisioner.deploy import approval
-from provisioner.ledger.ledger import open_ledger
+from provisioner.ledger.ledger import Ledger, open_ledger
 from provisioner.ledger.records import Entry
-from provisioner.report import build, commits, serve
+from provisioner.report import build, commits, render, serve, site
 from provisioner.source.bundle import Bundle
 from provisioner.source.model import load_source
 
@@ -82,6 +82,14 @@ def test_the_planted_difference_is_flagged_with_its_provenance(report: Report) -
     assert "NOT ALLOWED" in after
     assert "environments.yml:" in after  # provenance, file:line
     assert "1 difference not allowed" in parity
+    # short: relative to the source's directory (or the repo), the whole path in the title
+    shown = re.search(r'<span class="origin" title="([^"]+)">([^<]+)</span>', after)
+    assert shown is not None
+    assert re.fullmatch(r"environments\.yml:\d+", shown[2])
+    assert shown[1] == f"{report.source}:{shown[2].split(':')[1]}"
+    release = parity.split('<td class="mono">app_release</td>')[1].split("</tr>")[0]
+    assert re.search(r'title="[^"]+/group_vars/all\.yml:\d+">group_vars/all\.yml:\d+<', release)
+    assert f">{paths.REPO}" not in parity
 
 
 def test_every_page_is_there(report: Report) -> None:
@@ -261,8 +269,6 @@ def test_an_approvals_standing(
 def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
     report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provisioner.report import site  # noqa: PLC0415 - beside its siblings above
-
     with open_ledger(report.url) as ledger:
         again = run(
             ledger,
@@ -273,6 +279,7 @@ def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
             changes=[
                 change("staging-web-1", "nginx : write nginx.conf"),  # as the check before
                 change("staging-db-1", "nginx : write nginx.conf"),  # as the sample's apply did
+                change("staging-old-1", "nginx : write nginx.conf"),  # gone from the source
             ],
         )
         fix = run(ledger, "apply", "staging", who="alice@example.com", commit="unknown")
@@ -280,7 +287,10 @@ def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
     staging = next(d for d in collected.drift if d.env == "staging")
     newest, first = staging.checks[0], staging.checks[1]
     assert newest.run.summary.run_id == again
-    assert [i.new for i in newest.items] == [False, True]
+    assert [i.new for i in newest.items] == [False, True, True]
+    # a host the source no longer names still has its row in the timeline
+    assert "staging-old-1" in staging.hosts
+    assert set(staging.hosts) >= {"staging-app-1", "staging-db-1", "staging-web-1"}
     assert [i.new for i in first.items] == [True]
     touched = newest.items[1].touched_by
     assert touched is not None
@@ -331,3 +341,106 @@ def test_a_broken_chain_is_shown_on_every_card(report: Report, tmp_path: Path) -
     assert "chain BROKEN" in text
     assert text.count('<span class="pill bad">broken</span>') == 3  # one card per environment
     assert "entry 3: hash does not match its content" in text
+
+
+def test_deployed_is_what_the_app_hosts_run_per_host_when_they_differ(tmp_path: Path) -> None:
+    with open_ledger(f"sqlite:///{tmp_path}/ledger.sqlite3") as ledger:
+        staging = ["staging-app-1", "staging-app-2", "staging-db-1", "staging-web-1"]
+        run(ledger, "apply", "staging", who="alice", commit="c1", hosts=staging)  # 1.1.0 everywhere
+        run(
+            ledger,
+            "rollback",
+            "staging",
+            who="bob",
+            commit="c1",
+            attach=[
+                (
+                    "rollback",
+                    {
+                        "reason": "by hand",
+                        "succeeded": True,
+                        "releases": {"staging-app-1": "1.0.0", "staging-db-1": "9.9.9"},
+                    },
+                )
+            ],
+        )
+        run(ledger, "apply", "staging", who="carol", commit="c1", status="refused")
+        # a failed apply settles only the hosts whose release link it moved
+        run(
+            ledger,
+            "apply",
+            "prod",
+            who="alice",
+            commit="c1",
+            status="failed",
+            changes=[switch("prod-app-2")],
+        )
+        collected = site.collect(ledger, load_source(paths.DEFAULT_SOURCE))
+    cards = {card.name: card for card in collected.envs}
+    staging_now = cards["staging"].deployed
+    assert staging_now.hosts == {"staging-app-1": "1.0.0", "staging-app-2": "1.1.0"}
+    assert staging_now.release is None
+    assert cards["prod"].deployed.hosts == {"prod-app-1": "unknown", "prod-app-2": "1.1.0"}
+    assert cards["qa"].deployed.release == "unknown"
+    index = render.write(collected, tmp_path / "site").read_text()
+    card = index.split('data-env="staging"')[1].split("</section>")[0]
+    assert "staging-app-1 <strong>1.0.0</strong>" in card
+    assert "staging-app-2 <strong>1.1.0</strong>" in card
+    assert "staging-db-1" not in card.split('class="deployed"')[1].split("</dd>")[0]
+
+
+def test_the_samples_rolled_back_prod_runs_the_release_its_rollback_reported(
+    report: Report,
+) -> None:
+    index = report.index.read_text()
+    card = index.split('data-env="prod"')[1].split("</section>")[0]
+    deployed = card.split('class="deployed"')[1].split("</dd>")[0]
+    assert "<strong>1.0.0</strong>" in deployed
+    assert "both app hosts" in deployed
+    assert "rolled back by" in deployed
+    assert "db-1" not in deployed
+    qa = index.split('data-env="qa"')[1].split("</section>")[0]
+    assert "unknown" in qa.split('class="deployed"')[1].split("</dd>")[0]
+    # the environment's page says the same
+    page = (report.index.parent / "env" / "prod.html").read_text()
+    fact = page.split('class="v deployed"')[1].split("</div>")[0]
+    assert "<strong>1.0.0</strong>" in fact
+    assert "rolled back by" in fact
+
+
+@pytest.mark.parametrize(
+    ("where", "short"),
+    [
+        (
+            "postgresql://alice:hunter2@db.example:5432/ledger?password=hunter2&sslmode=require",
+            "postgresql alice@db.example:5432/ledger",
+        ),
+        ("postgres://:hunter2@db.example/ledger", "postgres db.example/ledger"),
+        (
+            "postgresql://alice@db.example/ledger?sslmode=require",
+            "postgresql alice@db.example/ledger",
+        ),
+        (".state/ledger.sqlite3", ".state/ledger.sqlite3"),
+        ("/var/lib/provisioner/ledger.sqlite3", "ledger.sqlite3"),
+    ],
+)
+def test_the_ledger_is_named_short_and_without_its_password(where: str, short: str) -> None:
+    shown, full = site.ledger_label(where)
+    assert shown == short
+    assert "hunter2" not in full
+    assert "sslmode" not in shown
+
+
+def test_no_page_shows_the_ledgers_password(
+    report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a store that forgot to drop it: the report drops it anyway
+    url = "postgresql://alice:hunter2@db.example:5432/ledger?password=hunter3&sslmode=require"
+    monkeypatch.setattr(Ledger, "where", property(lambda _: url))
+    out = tmp_path / "pg-site"
+    with open_ledger(report.url) as ledger:
+        render.write(site.collect(ledger, load_source(report.source)), out)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert [p for p in files if "hunter" in p.read_text()] == []
+    footer = (out / "index.html").read_text().split("<footer>")[1]
+    assert ">postgresql alice@db.example:5432/ledger</span>" in footer

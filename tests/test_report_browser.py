@@ -51,8 +51,14 @@ class Visit:
         self.dialogs.append(str(getattr(dialog, "message", dialog)))
         dialog.dismiss()  # type: ignore[attr-defined]
 
+    def overflow(self) -> int:
+        """How many pixels the page is wider than the window (0: no sideways scrolling)."""
+        return int(self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
     def shot(self, name: str, *, full: bool = False) -> None:
         path = self.shots / f"{name}.png"
+        if full:  # from the top: the sticky header stays where it belongs
+            self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path), full_page=full)
         SHOTS.mkdir(exist_ok=True)
         shutil.copyfile(path, SHOTS / path.name)
@@ -129,8 +135,18 @@ def test_parity_matrix_flags_the_planted_difference(report: Report, visit: Visit
     assert not same.first.is_visible()
     assert page.locator("details", has_text="UNEXPLAINED").count() >= 1
     visit.shot("5-parity")
+    # at 1366 px every row's verdict is on screen, nothing scrolls sideways, paths are short
+    assert visit.overflow() == 0
+    for cell in page.locator("#matrix tbody tr:visible td.verdict").all():
+        box = cell.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 1366
+    origin = row.locator(".origin").first
+    assert origin.inner_text().startswith("environments.yml:")
+    assert (origin.get_attribute("title") or "").startswith(str(report.source.parent))
     page.uncheck("#only-diff")
     assert same.first.is_visible()
+    assert visit.overflow() == 0
     assert visit.errors == []
 
 
@@ -155,9 +171,12 @@ def test_no_page_logs_a_console_error(report: Report, visit: Visit) -> None:
         *sorted((root / "runs").glob("*.html")),
         *sorted((root / "evidence").glob("*.html")),
     ]
+    wide = []
     for path in pages:
         visit.page.goto(path.as_uri())
         visit.page.wait_for_load_state("load")
+        if visit.overflow() > 0:  # on a 1366 px laptop nothing scrolls sideways
+            wide.append(f"{path.relative_to(root)}: {visit.overflow()} px too wide")
     visit.page.goto((root / "plans.html").as_uri())
     visit.shot("7-plans")
     visit.page.goto((root / "drift.html").as_uri())
@@ -165,5 +184,6 @@ def test_no_page_logs_a_console_error(report: Report, visit: Visit) -> None:
     visit.page.goto(next((root / "evidence").glob("*.html")).as_uri())
     visit.shot("9-evidence", full=True)
     assert len(pages) > 15
+    assert wide == []
     assert visit.errors == []
     assert visit.dialogs == []

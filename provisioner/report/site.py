@@ -9,15 +9,21 @@ answered from those, never by asking the ledger again. What the ledger holds is 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from provisioner import paths
 from provisioner.deploy import approval, gate, releases
+from provisioner.errors import Location
 from provisioner.ledger.ledger import Ledger
 from provisioner.ledger.records import RUN_FINISHED, RUN_STARTED, Entry, LockInfo, RunSummary
+from provisioner.ledger.store import display_url
 from provisioner.live import gate as live_gate
 from provisioner.report import commits
 from provisioner.run.changes import Change
@@ -54,6 +60,36 @@ def age(at: str | None, now: datetime) -> str:
     return "just now"
 
 
+def provenance(where: Location, source: Path) -> tuple[str, str]:
+    """(short, full) file:line of a value: the short one relative to the repo when the file is in
+    it, else to the source file's directory when it is there, else the whole path; the full one
+    absolute (for a title attribute)."""
+    file = Path(os.path.realpath(where.file))
+    line = f":{where.line}" if where.line else ""
+    for base in (paths.REPO, Path(os.path.realpath(source)).parent):
+        try:
+            return f"{file.relative_to(base)}{line}", f"{file}{line}"
+        except ValueError:
+            continue
+    return f"{file}{line}", f"{file}{line}"
+
+
+def ledger_label(where: str) -> tuple[str, str]:
+    """(short, full) names of the ledger for a page, never with a password: a URL loses it again
+    here whatever the store said (in the user part or the query), and its short form is the
+    scheme, user, host and database; a file is named by its path in the repo, else by its name."""
+    if "://" in where or where.lower().startswith(("postgres", "sqlite:")):
+        full = display_url(where)
+        parts = urlsplit(full)
+        if not parts.scheme:
+            return full, full
+        user = f"{parts.username}@" if parts.username else ""
+        host = parts.netloc.rpartition("@")[2]
+        return f"{parts.scheme} {user}{host}{parts.path}", full
+    path = Path(where)
+    return (path.name if path.is_absolute() else where), where
+
+
 def tone(status: str) -> str:
     """The colour class of a status: good, bad, warn (canceled, rolled back, running) or ''."""
     if status in GOOD:
@@ -83,6 +119,7 @@ class Run:
     entries: tuple[Entry, ...]  # every entry of the run, with its hash
     plan_id: str | None
     code: commits.CodeChanges | None  # applies and plans: what changed since the last apply
+    release: str  # the app release the run deployed (its promotable bundle), "" if unrecorded
 
     @property
     def tone(self) -> str:
@@ -148,13 +185,67 @@ class EnvDrift:
         return list(reversed(self.checks[:DRIFT_COLUMNS]))
 
 
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The release each of an environment's app hosts runs, as the newest run that says so
+    for the host recorded it."""
+
+    hosts: dict[str, str]  # app host -> release, UNKNOWN when no run says
+    by: dict[str, Run]  # app host -> the run that says
+
+    @property
+    def release(self) -> str | None:
+        """The one release every app host runs; None when they differ (or there is no host)."""
+        found = set(self.hosts.values())
+        return found.pop() if len(found) == 1 else None
+
+    @property
+    def run(self) -> Run | None:
+        """The newest run behind what is shown."""
+        return max(self.by.values(), key=lambda r: r.summary.started_at, default=None)
+
+
+def deployed(app_hosts: list[str], runs: list[Run]) -> Deployed:
+    """Per app host, the newest record of its release (runs: one environment's, newest first):
+    a rollback's report of what each host runs now, else the release of an apply that switched
+    the host's release link, or of a successful apply (which leaves every host on its release).
+    Refused runs changed nothing."""
+    found: dict[str, tuple[str, Run]] = {}
+    for run in runs:
+        if len(found) == len(app_hosts):
+            break
+        kind, status = run.summary.kind, run.summary.status
+        if kind not in ("apply", releases.ROLLBACK) or status == Status.REFUSED:
+            continue
+        if run.rollback is not None:  # after the switch within a run: it decides first
+            for host, release in _dict(run.rollback.get("releases")).items():
+                if host in app_hosts:
+                    found.setdefault(host, (str(release), run))
+        if kind != "apply":
+            continue
+        if status == Status.SUCCESSFUL:
+            settled = app_hosts
+        else:
+            settled = releases.switched_hosts(list(run.changes))
+        for host in settled:
+            if host in app_hosts:
+                found.setdefault(host, (run.release or UNKNOWN, run))
+    return Deployed(
+        {host: found[host][0] if host in found else UNKNOWN for host in app_hosts},
+        {host: found[host][1] for host in found},
+    )
+
+
 @dataclass(frozen=True)
 class EnvCard:
     name: str
     page: str
     description: str
     release: str  # what the source of truth says
-    deployed: str  # what the ledger says runs (the last deploy that stands), or why not known
+    deployed: Deployed  # what the ledger says the app hosts run
     approval_required: bool
     promoted_from: str | None
     hosts: list[str]
@@ -170,7 +261,8 @@ class EnvCard:
 @dataclass(frozen=True)
 class Cell:
     value: str
-    origin: str
+    origin: str  # file:line, relative to the repo (or the source's directory) when inside it
+    full: str  # the same with the absolute path
 
 
 @dataclass(frozen=True)
@@ -209,7 +301,8 @@ class Evidence:
 class Site:
     generated_at: str
     now: datetime
-    ledger: str  # where it lives, without a password
+    ledger: str  # where it lives, short, never with a password (ledger_label)
+    ledger_full: str  # the same whole, for a title
     head_count: int
     chain_problems: list[str]
     envs: list[EnvCard]
@@ -270,6 +363,12 @@ def _run(summary: RunSummary, entries: list[Entry]) -> Run:
         entries=tuple(entries),
         plan_id=str(plan_id) if plan_id else None,
         code=None,
+        release=str(
+            _dict(_dict(started.payload.get("extra") if started else None).get("promotable")).get(
+                "app_release"
+            )
+            or ""
+        ),
     )
 
 
@@ -315,7 +414,8 @@ def collect(ledger: Ledger, loaded: LoadedSource, now: datetime | None = None) -
     site = Site(
         generated_at=now.strftime("%Y-%m-%d %H:%M UTC"),
         now=now,
-        ledger=ledger.where,
+        ledger=ledger_label(ledger.where)[0],
+        ledger_full=ledger_label(ledger.where)[1],
         head_count=len(entries),
         chain_problems=ledger.verify(),
         envs=[],
@@ -441,7 +541,9 @@ def _drift(loaded: LoadedSource, oldest_first: list[Run]) -> list[EnvDrift]:
                     for index in pending:
                         checks[index] = replace(checks[index], fixed_by=run)
                     pending = []
-        found.append(EnvDrift(name, sorted(env.hosts), list(reversed(checks))))
+        # A host a check found drifted keeps its row when the source no longer names it.
+        hosts = set(env.hosts) | {item.host for check in checks for item in check.items}
+        found.append(EnvDrift(name, sorted(hosts), list(reversed(checks))))
     return found
 
 
@@ -478,7 +580,9 @@ def matrix(loaded: LoadedSource, envs: list[str]) -> list[MatrixRow]:
             if name.startswith(parity.INHERENT):
                 continue
             cells = [
-                Cell(repr(values[name].value), values[name].origin) if name in values else None
+                Cell(repr(values[name].value), *provenance(values[name].where, loaded.path))
+                if name in values
+                else None
                 for values in per_env
             ]
             difference = judged.get((group, name))
@@ -496,15 +600,6 @@ def _card(ledger: Ledger, loaded: LoadedSource, name: str, site: Site) -> EnvCar
     applies = [run for run in mine if run.summary.kind == "apply"]
     app = parity.Layers(loaded).effective(name, "app") if "app" in loaded.source.groups else {}
     release = str(app["app_release"].value) if "app_release" in app else "-"
-    now_deployed = releases.deployed(ledger, name)
-    if now_deployed.bundle is not None:
-        deployed = str(
-            now_deployed.bundle.get("app_release") or "a release the ledger does not name"
-        )
-    elif now_deployed.releases:
-        deployed = ", ".join(f"{h} {r}" for h, r in now_deployed.releases.items())
-    else:
-        deployed = now_deployed.reason
     lock = ledger.holder(name)
     drift = next((d for d in site.drift if d.env == name), None)
     last_drift = drift.checks[0] if drift and drift.checks else None
@@ -513,7 +608,7 @@ def _card(ledger: Ledger, loaded: LoadedSource, name: str, site: Site) -> EnvCar
         page=page_name(name),
         description=env.description,
         release=release,
-        deployed=deployed,
+        deployed=deployed(env.hosts_in("app"), mine),
         approval_required=env.approval_required,
         promoted_from=env.promoted_from,
         hosts=sorted(env.hosts),

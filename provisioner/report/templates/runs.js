@@ -59,8 +59,8 @@
       pill.className = "pill " + r[COL.tone];
       pill.textContent = r[COL.status];
       cell(tr, "").appendChild(pill);
-      cell(tr, r[COL.who]);
-      cell(tr, r[COL.started]);
+      cell(tr, r[COL.who], "text");
+      cell(tr, r[COL.started], "when");
       cell(tr, String(r[COL.changed]), "num");
       cell(tr, r[COL.commit], "mono");
       body.appendChild(tr);
