@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,10 @@ from provisioner import paths
 from provisioner.cli import main
 from provisioner.errors import EXIT_INPUT
 from provisioner.source import inventory
+
+if TYPE_CHECKING:  # playwright is imported only by the tests that open a browser
+    from browsing import Visit
+    from playwright.sync_api import Browser
 
 TESTS = Path(__file__).resolve().parent
 FIXTURE_SOURCE = TESTS / "fixtures" / "source.yml"
@@ -112,3 +117,24 @@ def empty_inventories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     monkeypatch.setattr(paths, "INVENTORIES", directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless chromium (tests/browsing.py), one per test module."""
+    import browsing  # noqa: PLC0415 - only the browser tests pay for playwright's import
+
+    with browsing.launched() as launched:
+        yield launched
+
+
+@pytest.fixture
+def visit(browser: Browser, tmp_path: Path) -> Iterator[Visit]:
+    """A laptop-sized page that records console errors; screenshots under the test's tmp dir."""
+    import browsing  # noqa: PLC0415 - as above
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    opened = browsing.Visit(browser, shots)
+    yield opened
+    opened.page.close()

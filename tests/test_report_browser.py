@@ -7,70 +7,16 @@ logs no console error on any page, and leaves screenshots (tmp dir, a few copied
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from browsing import Visit
 from report_site import EVIL_HOST, EVIL_TASK, PLANTED_VAR, Report, make
-
-from bench.report import CHROMIUM, CHROMIUM_ARGS
-
-SHOTS = Path("/tmp/report-shots")  # noqa: S108 - a place a person can find them, on purpose
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: make setup installs Debian's chromium"
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
 def report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Report:
     return make(tmp_path, monkeypatch)
-
-
-class Visit:
-    """One laptop-sized page that records console errors, failed loads and dialogs."""
-
-    def __init__(self, browser: Browser, shots: Path) -> None:
-        self.page: Page = browser.new_page(viewport={"width": 1366, "height": 768})
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.shots = shots
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
-        self.page.on("dialog", self._dialog)
-
-    def _dialog(self, dialog: object) -> None:
-        self.dialogs.append(str(getattr(dialog, "message", dialog)))
-        dialog.dismiss()  # type: ignore[attr-defined]
-
-    def overflow(self) -> int:
-        """How many pixels the page is wider than the window (0: no sideways scrolling)."""
-        return int(self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
-
-    def shot(self, name: str, *, full: bool = False) -> None:
-        path = self.shots / f"{name}.png"
-        if full:  # from the top: the sticky header stays where it belongs
-            self.page.evaluate("window.scrollTo(0, 0)")
-        self.page.screenshot(path=str(path), full_page=full)
-        SHOTS.mkdir(exist_ok=True)
-        shutil.copyfile(path, SHOTS / path.name)
-
-
-@pytest.fixture
-def visit(browser: Browser, tmp_path: Path) -> Iterator[Visit]:
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    opened = Visit(browser, shots)
-    yield opened
-    opened.page.close()
 
 
 def test_overview_to_environment_to_run_to_diff(report: Report, visit: Visit) -> None:
