@@ -26,7 +26,7 @@ class Node:
 
     def hostvars(self, name: str) -> dict[str, Any]:
         """Another host's variables (e.g. the address of an app host)."""
-        return dict(self.inventory.get_variables(name))
+        return plain(self.inventory.get_variables(name))
 
     @property
     def groups(self) -> list[str]:
@@ -38,6 +38,22 @@ class Node:
         since the last deploy (it then names the release in PROVISIONER_EXPECTED_RELEASES)."""
         rolled_back = json.loads(os.environ.get("PROVISIONER_EXPECTED_RELEASES") or "{}")
         return str(rolled_back.get(self.name, self.vars["app_release"]))
+
+
+UNSAFE_KEY = "__ansible_unsafe"
+
+
+def plain(value: Any) -> Any:
+    """`ansible-inventory --list` (what testinfra reads) writes a string the inventory marks
+    `!unsafe` (every string the source of truth sets: provisioner/source/inventory.py) as
+    {"__ansible_unsafe": "text"}; the tests compare the text."""
+    if isinstance(value, dict):
+        if set(value) == {UNSAFE_KEY}:
+            return value[UNSAFE_KEY]
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 def _inventory(config: pytest.Config) -> AnsibleRunner:
@@ -52,7 +68,7 @@ def _node(config: pytest.Config, host: Any) -> Node:
     inventory = _inventory(config)
     target = host.backend.get_hostname()
     for name in inventory.get_hosts("all"):
-        variables = inventory.get_variables(name)
+        variables = plain(inventory.get_variables(name))
         if target in (name, variables.get("ansible_host")):
             return Node(name, variables, inventory)
     raise LookupError(f"{target} is not in the inventory")
