@@ -122,6 +122,16 @@ def test_an_expired_approval_behind_one_of_a_stale_plan_is_still_refused() -> No
         gate(plans=plans, approvals=approvals)
 
 
+def test_a_stale_plan_is_stale_whoever_approved_it_before() -> None:
+    """The applier's own approval of a plan that went stale is passed over like any other: the
+    refusal says the plan is stale (what the person must act on), not that it was self-approved
+    (tests/test_prod_approval.py's sequence: alice, bob, bob again, then the roles change)."""
+    stale = Bundle("c1", "i1", "r2")
+    approvals = approved_by("alice", 3) + approved_by("bob", 2) + approved_by("bob", 1)
+    with pytest.raises(ApprovalError, match="plan plan1 is stale"):
+        gate(bundle=stale, approvals=approvals)
+
+
 @pytest.mark.parametrize("at", ["not a time", "2999-01-01T00:00:00+00:00"])
 def test_an_approval_with_a_forged_time_is_refused_not_a_traceback_nor_eternal(at: str) -> None:
     forged = Entry(1, "", "approval", "prod", at, approved_by("bob")[0].payload, "p", "h")

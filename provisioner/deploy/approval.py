@@ -81,6 +81,16 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
         raise ApprovalError(
             f"{env}: approval {approval.id} names plan {plan_id}, not in the ledger"
         )
+    # First whether the plan can run at all: an approval of a plan that cannot is passed over,
+    # whoever gave it and whenever (older approvals of a plan that still can may hold).
+    changed = bundle.differences(planned_bundle(plan))
+    if changed:
+        raise _PlanGone(
+            f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
+            f"{'; '.join(changed)}; plan and approve again"
+        )
+    if plan_id in applied_plans:
+        raise _PlanGone(f"{env}: plan {plan_id} was already applied; plan and approve again")
     if approver == applier:
         raise ApprovalError(
             f"{env}: plan {plan_id} was approved by {approver}, who is applying it; "
@@ -98,14 +108,6 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
             + ("is dated in the future" if age < timedelta(0) else "expired")
             + f" ({_hours(age)} old, the limit is {_hours(max_age)}); plan and approve again"
         )
-    changed = bundle.differences(planned_bundle(plan))
-    if changed:
-        raise _PlanGone(
-            f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
-            f"{'; '.join(changed)}; plan and approve again"
-        )
-    if plan_id in applied_plans:
-        raise _PlanGone(f"{env}: plan {plan_id} was already applied; plan and approve again")
     return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
 
 
