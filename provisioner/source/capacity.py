@@ -508,11 +508,14 @@ class _Environment:
             if bound == "at_least" and limit.value > lo:
                 lo, said_lo = float(limit.value), said
         lo = max(lo, 0.0)
-        span = (
-            f"{_number(lo)}..{_number(hi) if math.isfinite(hi) else 'unbounded'}"
-            f" (parity contract {said_lo}, {said_hi}: {where})"
+        return (
+            lo,
+            hi,
+            (
+                f"{_number(lo)}..{_number(hi)} admitted by the parity contract "
+                f"({where}: {said_lo}, {said_hi})"
+            ),
         )
-        return lo, hi, f"admitted {span}"
 
 
 def _group_of(checker: _Environment, name: str) -> str:
@@ -520,6 +523,13 @@ def _group_of(checker: _Environment, name: str) -> str:
         if name in checker.layers.effective(checker.env_name, group):
             return group
     return "all"
+
+
+def _stretch(leaf: Leaf) -> float:
+    """How far the contract lets a value go, as a factor of the value (either way)."""
+    up = _divide(leaf.hi, leaf.value)
+    down = _divide(leaf.value, leaf.lo)
+    return max(up, down)
 
 
 def _times(a: float, b: float) -> float:
@@ -581,11 +591,12 @@ def _breach(checker: _Environment, said: str, contract: bool) -> InputError:
     message = (
         f"capacity rule {checker.rule.name} ({checker.rule.where}): {checker.env_name}: {said}"
     )
-    if contract:
-        for leaf in checker.leaves:
-            if leaf.lo != leaf.hi:
-                keys = ("parity", leaf.label)
-                return InputError(message, loaded.loaded.where(keys), yamlfile.format_keys(keys))
+    ranged = [leaf for leaf in checker.leaves if leaf.lo != leaf.hi]
+    if contract and ranged:
+        # the contract's rule that stretches its value the most, relative to the value
+        stretched = max(ranged, key=_stretch)
+        keys = ("parity", stretched.label)
+        return InputError(message, loaded.loaded.where(keys), yamlfile.format_keys(keys))
     for prefer_vars in (True, False):
         for leaf in checker.leaves:
             if leaf.keys is not None and (not prefer_vars or "vars" in leaf.keys):

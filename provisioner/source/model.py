@@ -133,9 +133,16 @@ class LoadGate(_Strict):
 
 
 # A request of the mix: an HTTP method and a path, as the load test names it ("GET /tickets").
-RequestName = Annotated[
-    str, StringConstraints(pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_./\[\]-]*$")
-]
+_REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_./\[\]-]*")
+
+
+def _request_name(value: str) -> str:
+    if not _REQUEST.fullmatch(value):
+        raise ValueError(f"{value!r} is not a request: write METHOD /path, e.g. 'POST /tickets'")
+    return value
+
+
+RequestName = Annotated[str, AfterValidator(_request_name)]
 MIX_TOLERANCE = 1e-6  # shares are decimals: 0.1 + 0.2 is not exactly 0.3
 
 
