@@ -163,11 +163,6 @@ class Peak(_Strict):
     # the rate, the requests in flight (Little's law), which the capacity rules size nginx by.
     latency_ms: Annotated[float, Field(gt=0, le=600_000, allow_inf_nan=False)]
 
-    def write_share(self) -> float:
-        return sum(
-            share for name, share in self.mix.items() if not name.startswith(("GET", "HEAD"))
-        )
-
 
 class Environment(_Strict):
     description: str = ""
