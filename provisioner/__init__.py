@@ -7,7 +7,7 @@ below it, never from above (tests/test_layout.py checks it, function-level impor
     report    the web report: a static site from the ledger and the source, served on localhost
     deploy    the deploy workflow behind a typed request, how a run ends, what it reports
               to its observer; approval, promotion, releases and rollback, the post-deploy
-              gate, load gate, verify
+              gate, load gate (and the load plan from the declared peak), verify
     incremental  the incremental apply: each host's inputs and managed state after a good
               apply, read back without Ansible, and the choice of hosts the next apply runs
     live      live parity: the hosts' fingerprints, normalised, compared between environments
@@ -18,7 +18,7 @@ below it, never from above (tests/test_layout.py checks it, function-level impor
     run       running a playbook: request/result types, run statuses, local and remote
               backends, slicing, strategy, events, the playbook task names keyed on
     source    the source of truth: model, strict YAML, inventories, shared vars, parity,
-              secrets, host keys, executor URLs, the bundle of what would run
+              capacity rules, secrets, host keys, executor URLs, the bundle of what would run
     errors    exceptions and exit codes
     paths     where things are
 

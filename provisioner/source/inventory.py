@@ -42,7 +42,7 @@ import yaml
 
 from provisioner import paths
 from provisioner.errors import InputError
-from provisioner.source import parity, secrets, sharedvars
+from provisioner.source import capacity, parity, secrets, sharedvars
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, SshProvider
 
 GROUP_VARS_LINK = os.path.join("..", "..", "group_vars")
@@ -227,7 +227,9 @@ def ssh_command(env_name: str, env: Environment, host: str) -> tuple[list[str], 
 def render_all(loaded: LoadedSource, envs: list[str] | None = None) -> list[Generated]:
     names = envs or list(loaded.source.environments)
     sharedvars.check_no_overlap(loaded, sharedvars.load())
-    parity.enforce(loaded)
+    layers = parity.Layers(loaded)
+    parity.enforce(loaded, layers)
+    capacity.check(loaded, layers)
     for name in names:
         loaded.environment(name)  # unknown names are an input error before anything is written
     return [render(loaded, name) for name in names]

@@ -132,6 +132,38 @@ class LoadGate(_Strict):
     max_error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
+# A request of the mix: an HTTP method and a path, as the load test names it ("GET /tickets").
+_REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_./\[\]-]*")
+
+
+def _request_name(value: str) -> str:
+    if not _REQUEST.fullmatch(value):
+        raise ValueError(f"{value!r} is not a request: write METHOD /path, e.g. 'POST /tickets'")
+    return value
+
+
+RequestName = Annotated[str, AfterValidator(_request_name)]
+MIX_TOLERANCE = 1e-6  # shares are decimals: 0.1 + 0.2 is not exactly 0.3
+
+
+class Peak(_Strict):
+    """The load an environment that serves users must carry: its expected peak, what the
+    requests are, and the margin above it that capacity is sized for (issue 18)."""
+
+    # Numbers are strict (no "500", no true) and bounded; a float also takes an integer.
+    requests_per_second: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+    # Share of each request in the peak (each > 0, together 1).
+    mix: Annotated[
+        dict[RequestName, Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]],
+        Field(min_length=1),
+    ]
+    # Capacity is sized for the peak times this (more than 1, at most 10).
+    headroom: Annotated[float, Field(gt=1, le=10, allow_inf_nan=False)]
+    # How long a request holds its connections at peak (response time), in milliseconds: with
+    # the rate, the requests in flight (Little's law), which the capacity rules size nginx by.
+    latency_ms: Annotated[float, Field(gt=0, le=600_000, allow_inf_nan=False)]
+
+
 class Environment(_Strict):
     description: str = ""
     provider: Provider
@@ -146,6 +178,8 @@ class Environment(_Strict):
     capacity: dict[str, Capacity] = Field(default_factory=dict)
     # The load test of the post-deploy gate; without it the gate checks health and verifies.
     load_gate: LoadGate | None = None
+    # The expected peak of live users (environments that serve users: prod).
+    peak: Peak | None = None
     hosts: Annotated[dict[HostName, Host], Field(min_length=1)]
     # Per-environment values, by group ("all" for every host): the few things that may differ.
     vars: dict[str, dict[VarName, Any]] = Field(default_factory=dict)
@@ -405,10 +439,21 @@ class _Rules:
                 *keys,
                 "load_gate",
             )
+        if env.peak is not None:
+            self.check_peak(env_name, env.peak)
         if env.promoted_from is not None:
             self.check_promotion(env_name, env.promoted_from)
         if isinstance(env.provider, LocalProvider):
             self.check_subnet(env_name, env, env.provider.subnet)
+
+    def check_peak(self, env_name: str, peak: Peak) -> None:
+        total = sum(peak.mix.values())
+        if abs(total - 1) > MIX_TOLERANCE:
+            shares = " + ".join(f"{share:g}" for share in peak.mix.values())
+            raise self.fail(
+                f"the shares of the mix add up to {total:g} ({shares}), not 1",
+                *("environments", env_name, "peak", "mix"),
+            )
 
     def check_promotion(self, env_name: str, source: str) -> None:
         keys = ("environments", env_name, "promoted_from")

@@ -189,10 +189,10 @@ def _violates(rule: ParityRule, value: Any) -> str | None:
     return None
 
 
-def enforce(loaded: LoadedSource) -> None:
+def enforce(loaded: LoadedSource, layers: Layers | None = None) -> None:
     """Refuse a source whose environments differ in a way the contract does not allow."""
     envs = list(loaded.source.environments)
-    for diff in differences(loaded, envs):
+    for diff in differences(loaded, envs, layers):
         if diff.allowed:
             continue
         shown = [

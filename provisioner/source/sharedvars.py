@@ -36,8 +36,10 @@ def _files(root: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def load(root: Path = paths.GROUP_VARS) -> dict[str, SharedVar]:
-    """Every shared variable by name; a name set in two files is an input error."""
+def load(root: Path | None = None) -> dict[str, SharedVar]:
+    """Every shared variable by name; a name set in two files is an input error. `root`:
+    group_vars/ (paths.GROUP_VARS, read when called, so a test can point it elsewhere)."""
+    root = paths.GROUP_VARS if root is None else root
     shared: dict[str, SharedVar] = {}
     for group, file in _files(root):
         loaded = yamlfile.load(file)
