@@ -262,12 +262,12 @@ def test_rollback_by_hand_and_verify_after_it(checkout: Checkout) -> None:
 def test_preflight_refuses_a_host_short_of_capacity(checkout: Checkout) -> None:
     checkout.write(
         "environments.yml",
-        SOURCE.replace("P95", LOOSE_P95).replace("memory_mb: 256", "memory_mb: 100000000"),
+        SOURCE.replace("P95", LOOSE_P95).replace("memory_mb: 256", "memory_mb: 10000000"),
     )
     result = checkout.run("rel")
     assert result.returncode == EXIT_PREFLIGHT, result.stdout + result.stderr
     assert "rel-db-1 is short of capacity: memory_mb" in result.stdout
-    assert "< 100000000 required" in result.stdout
+    assert "< 10000000 required" in result.stdout
     stats = checkout.ledger.show(last_run(checkout).run_id).host_stats
     assert sum(host["changed"] for host in stats.values()) == 0
 
