@@ -144,7 +144,7 @@ def test_slices_after_the_first_skip_run_once_work(tmp_path: Path) -> None:
     carried_at = ".state/vault/staging.password"  # a path, not a password
     carrying = RunRequest(env="staging", payload=Payload(password_file=carried_at))
     assert remote.job_kwargs(carrying, 0, (), tmp_path, "/run/x/1")["cmdline"] == (
-        "--vault-id staging@/run/x/1/project/.state/vault/staging.password"
+        "--vault-id staging@/run/x/1/project/.state/vault/staging.password --diff"
     )
     assert first["envvars"]["ANSIBLE_CONFIG"] == "/run/x/1/project/ansible.cfg"
 

@@ -143,7 +143,11 @@ class RunRequest:
         if self.skip_tags:
             parts += ["--skip-tags", self.skip_tags]
         if self.check:
-            parts += ["--check", "--diff"]
+            parts.append("--check")
+        # Diffs always: an apply records what it changed as it changed it (the ledger, `show`,
+        # the web report), not only a dry run. Tasks that handle secrets are no_log, and the
+        # ledger masks vault values whatever a diff holds.
+        parts.append("--diff")
         return parts
 
 
