@@ -132,6 +132,15 @@ def test_a_stale_plan_is_stale_whoever_approved_it_before() -> None:
         gate(bundle=stale, approvals=approvals)
 
 
+def test_when_all_are_passed_over_the_newest_reason_follows_the_rules_order() -> None:
+    """Expired and stale at once (tests/test_prod_approval.py's impatient source): the newest
+    approval's first failing rule, in the order the module lists them, is the one said."""
+    stale = Bundle("c1", "i2", "r1")
+    approvals = approved_by("alice", 3) + approved_by("bob", 1)
+    with pytest.raises(ApprovalError, match="by bob expired"):
+        gate(bundle=stale, approvals=approvals, max_age=timedelta(minutes=1))
+
+
 @pytest.mark.parametrize("at", ["not a time", "2999-01-01T00:00:00+00:00"])
 def test_an_approval_with_a_forged_time_is_refused_not_a_traceback_nor_eternal(at: str) -> None:
     forged = Entry(1, "", "approval", "prod", at, approved_by("bob")[0].payload, "p", "h")

@@ -50,22 +50,30 @@ def check(
             f"{env} needs an approved plan: run `provision.py plan {env}`, then someone else "
             f"runs `provision.py approve {env} PLAN_ID`"
         )
-    passed_over: list[ApprovalError] = []
+    rules = (env, applier, now, max_age, bundle, plans, applied_plans)
     for approval in reversed(approvals):
-        try:
-            return _valid(env, approval, applier, now, max_age, bundle, plans, applied_plans)
-        except _PlanGone as refused:
-            passed_over.append(refused)
-    raise passed_over[0]  # the newest approval's reason: the one the person just gave
+        if not _plan_gone(approval, plans, bundle, applied_plans):
+            return _valid(approval, *rules)  # the newest approval of a plan that can run decides
+    # Every approval is of a plan that can no longer run: the newest one's reason (the one the
+    # person just gave), by the rules in their usual order.
+    return _valid(approvals[-1], *rules)
 
 
-class _PlanGone(ApprovalError):
-    """The approval is for a plan that can no longer run: an older approval may still hold."""
+def _plan_gone(
+    approval: Entry, plans: dict[str, Entry], bundle: Bundle, applied_plans: set[str]
+) -> bool:
+    """Whether the approved plan can no longer run (stale, or applied already): such an approval
+    is passed over, so approving an old plan does not hide a valid approval given before."""
+    plan_id = str(approval.payload["plan_id"])
+    plan = plans.get(plan_id)
+    if plan is None:
+        return False  # not passed over: refused, by name
+    return plan_id in applied_plans or bool(bundle.differences(planned_bundle(plan)))
 
 
 def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() has them
-    env: str,
     approval: Entry,
+    env: str,
     applier: str,
     now: datetime,
     max_age: timedelta,
@@ -81,16 +89,6 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
         raise ApprovalError(
             f"{env}: approval {approval.id} names plan {plan_id}, not in the ledger"
         )
-    # First whether the plan can run at all: an approval of a plan that cannot is passed over,
-    # whoever gave it and whenever (older approvals of a plan that still can may hold).
-    changed = bundle.differences(planned_bundle(plan))
-    if changed:
-        raise _PlanGone(
-            f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
-            f"{'; '.join(changed)}; plan and approve again"
-        )
-    if plan_id in applied_plans:
-        raise _PlanGone(f"{env}: plan {plan_id} was already applied; plan and approve again")
     if approver == applier:
         raise ApprovalError(
             f"{env}: plan {plan_id} was approved by {approver}, who is applying it; "
@@ -108,6 +106,14 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
             + ("is dated in the future" if age < timedelta(0) else "expired")
             + f" ({_hours(age)} old, the limit is {_hours(max_age)}); plan and approve again"
         )
+    changed = bundle.differences(planned_bundle(plan))
+    if changed:
+        raise ApprovalError(
+            f"{env}: plan {plan_id} is stale, what would run changed since it was planned: "
+            f"{'; '.join(changed)}; plan and approve again"
+        )
+    if plan_id in applied_plans:
+        raise ApprovalError(f"{env}: plan {plan_id} was already applied; plan and approve again")
     return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
 
 
