@@ -266,6 +266,30 @@ def test_an_approvals_standing(
     assert found == state
 
 
+@pytest.mark.parametrize(
+    ("at", "why"),
+    [("not a time", "no valid time"), ("2026-01-02T00:00:00", "no valid time"),
+     ("2999-01-01T00:00:00+00:00", "dated in the future")],
+)  # fmt: skip
+def test_an_approval_with_a_forged_time_stands_expired_not_a_traceback(at: str, why: str) -> None:
+    """A hand-edited ledger row: the report says so, by the gate's rules, and still renders."""
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    planned = {"commit": "c1", "inventory_hash": "i", "roles_hash": "r"}
+    plan = _entry("plan", now - timedelta(hours=2), {"bundle": planned})
+    given = _entry("approval", now, {"plan_id": "p1", "approver": "bob"})
+    forged = Entry(given.id, given.run_id, given.kind, given.env, at, given.payload, "p", "h")
+    found, said = approval.standing(
+        forged,
+        plan,
+        now=now,
+        max_age=timedelta(hours=24),
+        bundle=Bundle("c1", "i", "r"),
+        applied_plans=set(),
+    )
+    assert found == approval.EXPIRED
+    assert why in said
+
+
 def test_drift_items_are_new_or_seen_and_fixed_by_the_next_apply(
     report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -94,12 +94,9 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
             f"{env}: plan {plan_id} was approved by {approver}, who is applying it; "
             "an approval must come from someone else (self-approval)"
         )
-    try:
-        age = now - datetime.fromisoformat(approval.at)
-    except (ValueError, TypeError):  # a hand-edited row: refused, not a traceback
-        raise ApprovalError(
-            f"{env}: approval {approval.id} has no valid time ({approval.at!r})"
-        ) from None
+    age = _age(approval, now)
+    if age is None:  # a hand-edited row: refused, not a traceback
+        raise ApprovalError(f"{env}: approval {approval.id} has no valid time ({approval.at!r})")
     if age < timedelta(0) or age > max_age:  # a time to come would make it never expire
         raise ApprovalError(
             f"{env}: the approval of plan {plan_id} by {approver} "
@@ -139,15 +136,26 @@ def standing(
     plan_id = str(approval.payload.get("plan_id"))
     if plan_id in applied_plans:
         return APPLIED, f"plan {plan_id} was applied"
-    age = now - datetime.fromisoformat(approval.at)
-    if age > max_age:
-        return EXPIRED, f"{_hours(age)} old, the limit is {_hours(max_age)}"
+    age = _age(approval, now)
+    if age is None or not timedelta(0) <= age <= max_age:  # check()'s rules, never a traceback
+        if age is None:
+            return EXPIRED, f"no valid time ({approval.at!r})"
+        too_old = f"{_hours(age)} old, the limit is {_hours(max_age)}"
+        return EXPIRED, too_old if age > max_age else "dated in the future"
     if plan is None:
         return STALE, f"plan {plan_id} is not in the ledger"
     changed = bundle.differences(planned_bundle(plan))
     if changed:
         return STALE, "changed since planned: " + "; ".join(changed)
     return VALID, f"{_hours(max_age - age)} left"
+
+
+def _age(approval: Entry, now: datetime) -> timedelta | None:
+    """How old the approval is, or None when its time is not one (a hand-edited ledger row)."""
+    try:
+        return now - datetime.fromisoformat(approval.at)
+    except (ValueError, TypeError):  # not ISO 8601, or without a time zone
+        return None
 
 
 def _hours(delta: timedelta) -> str:
