@@ -538,3 +538,22 @@ def test_source_strings_reach_ansible_as_data_and_only_opted_in_ones_are_rendere
         assert out.startswith("qa-db-1 | SUCCESS =>"), out
         assert yaml.safe_load(out.split("=>", 1)[1]) == {var: shown}, out
     assert not marker.exists(), "a value from the source ran a command on the controller"
+
+
+def test_a_run_of_one_environment_writes_no_other_environments_inventory(
+    empty_inventories: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Another environment's run may be reading its inventory right now (two people or two CI
+    jobs on one controller), and that inventory is part of what its plan approved: a run of prod
+    regenerates prod's inventory and leaves qa's as it found it."""
+    qa_hosts = empty_inventories / "qa" / "hosts.yml"
+    qa_hosts.parent.mkdir()
+    qa_hosts.write_text("# qa's, as another run is using it\n", encoding="utf-8")
+    # prod of the fixture is on real servers with no recorded host keys: the run stops there,
+    # after its inventory was regenerated and before anything is contacted.
+    result = run_cli(["prod", "--source", str(FIXTURE_SOURCE)], capsys)
+    assert result.code == EXIT_INPUT, result
+    assert "no recorded host keys for prod" in result.err
+    assert (empty_inventories / "prod" / "hosts.yml").is_file()
+    assert qa_hosts.read_text(encoding="utf-8") == "# qa's, as another run is using it\n"
+    assert sorted(p.name for p in empty_inventories.iterdir()) == ["prod", "qa"]

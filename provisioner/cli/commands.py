@@ -48,6 +48,9 @@ def _say(console: Console) -> Callable[[str], None]:
 
 
 def _generate(loaded: LoadedSource, envs: list[str] | None, console: Console) -> None:
+    """Regenerate the inventories of `envs` (None: all). A command about one environment
+    writes only that one's: another environment's run may be reading its own right now (two
+    people, or CI jobs, on one controller), and its inventory is part of what its plan approved."""
     inventory.generate(loaded, envs, _say(console))
 
 
@@ -197,7 +200,7 @@ def cmd_fingerprint(args: argparse.Namespace, console: Console) -> int:
     loaded = load_source(args.source)
     loaded.environment(args.env)
     progress = Console(stderr=True, highlight=False) if args.json else console
-    _generate(loaded, None, progress)
+    _generate(loaded, [args.env], progress)
     prints = _fingerprints(loaded, args.env, progress)
     if args.json:
         console.print_json(json.dumps(prints))
@@ -239,7 +242,7 @@ def _live_diff(
 ) -> int:
     # With --json, stdout carries the JSON alone: progress goes to stderr.
     progress = Console(stderr=True, highlight=False) if args.json else console
-    _generate(loaded, None, progress)
+    _generate(loaded, envs, progress)
     readings = {env: _fingerprints(loaded, env, progress) for env in envs}
     found = compare.between(loaded, envs, readings)
     bad = sum(not d.allowed for d in found)
@@ -257,7 +260,7 @@ def _since_last_apply(args: argparse.Namespace, loaded: LoadedSource, console: C
     progress = Console(stderr=True, highlight=False) if args.json else console
     env = args.env_a
     run_id, then = record.last_kept(open_ledger(), env)
-    _generate(loaded, None, progress)
+    _generate(loaded, [env], progress)
     found = compare.since(loaded, env, then, _fingerprints(loaded, env, progress))
     return _live_report(
         console,
@@ -309,7 +312,7 @@ def _report(
 def cmd_trust(args: argparse.Namespace, console: Console) -> int:
     loaded = load_source(args.source)
     env = loaded.environment(args.env)
-    _generate(loaded, None, console)
+    _generate(loaded, [args.env], console)
     for line in hostkeys.scan(args.env, env):
         console.print(Text(printable(line)))  # "[host]:port" is no markup tag
     console.print(
@@ -322,7 +325,7 @@ def cmd_trust(args: argparse.Namespace, console: Console) -> int:
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
     loaded = load_source(args.source)
     env = loaded.environment(args.env)
-    _generate(loaded, None, console)
+    _generate(loaded, [args.env], console)
     localhosts.up(args.env, env, _say(console))
     console.print(f"{args.env}: {len(env.hosts)} local hosts up")
     return EXIT_OK

@@ -92,7 +92,8 @@ def prepare(request: DeployRequest, observer: Observer) -> Context:
     loaded = load_source(request.source)
     env = loaded.environment(request.env)
     _executors(request, env)  # a bad --executor is refused before anything is written or started
-    inventory.generate(loaded, None, observer.note)
+    # Only this environment's inventory: another one's may be in use by a run of it right now.
+    inventory.generate(loaded, [request.env], observer.note)
     hostkeys.require(request.env, env)
     ledger = open_ledger()
     vault = secrets.vault_for(request.env, env)
