@@ -40,8 +40,11 @@ lint: setup
 unit: setup
 	pytest -m "not hosts" -n 2
 
+# Two lanes of host tests side by side, one per worker, never two on one environment
+# (tests/lanes.py); HOST_WORKERS=0 runs them one after another.
+HOST_WORKERS ?= 2
 hosts: image
-	pytest -m hosts --durations=20
+	pytest -m hosts -n $(HOST_WORKERS) --dist loadgroup --durations=20
 
 # Every scenario under molecule/ (default: the whole stack; one per role; execution_node).
 molecule: image

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import lanes
 import pytest
 
 from provisioner import paths
@@ -138,3 +139,20 @@ def visit(browser: Browser, tmp_path: Path) -> Iterator[Visit]:
     opened = browsing.Visit(browser, shots)
     yield opened
     opened.page.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    lanes.assign(items)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def environments_held(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A host test module holds the environments it names while it runs (tests/lanes.py)."""
+    marker = request.node.get_closest_marker("hosts")
+    if marker is None:
+        yield
+        return
+    with lanes.holding(tuple(marker.args), lanes.lock_directory(tmp_path_factory)):
+        yield

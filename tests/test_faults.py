@@ -15,7 +15,7 @@ from provisioner.hosts import localhosts
 from provisioner.source import secrets
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("qa")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from provisioner.hosts import localhosts
 from provisioner.source import hostkeys
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("edge", "qa")
 
 ENV = "edge"
 

@@ -15,7 +15,7 @@ from provisioner import paths
 from provisioner.hosts import localhosts
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("staging")
 
 ENV = "staging"
 HOSTS = sorted(load_source(paths.DEFAULT_SOURCE).environment(ENV).hosts)

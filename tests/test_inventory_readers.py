@@ -24,7 +24,7 @@ from hostrun import provision
 from provisioner import paths
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("staging")
 
 ENV = "staging"
 

@@ -22,7 +22,7 @@ from provisioner.hosts import localhosts
 from provisioner.source import secrets
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("prod", "staging")
 
 EXIT_DIFFERENT = 1
 EXIT_REFUSED = 4

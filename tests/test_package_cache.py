@@ -13,7 +13,7 @@ from hostrun import provision
 
 from provisioner.hosts import localhosts, pkgcache
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("pkgcachetest")
 
 ENV = "pkgcachetest"  # no environment of the source: this file's own containers
 NETWORK = f"provisioner-{ENV}"

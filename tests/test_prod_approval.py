@@ -16,7 +16,7 @@ from hostrun import Asked, sqlite_url
 
 from provisioner import paths
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("prod")
 
 EXIT_REFUSED = 4
 PROMOTION = re.compile(r"^    promoted_from: staging\b.*\n", re.MULTILINE)

@@ -25,7 +25,7 @@ from hostrun import Asked, provision, sqlite_url
 from provisioner import paths
 from provisioner.hosts import localhosts
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("rel", "relprod")
 
 ENTRY = "http://198.18.7.13"  # rel-web-1: the fourth host of the subnet, in name order
 APP_HOSTS = ("rel-app-1", "rel-app-2")

@@ -17,7 +17,7 @@ from provisioner import paths
 from provisioner.hosts import localhosts
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("staging")
 
 ENV = "staging"
 EDITED = "staging-app-2"

@@ -9,7 +9,7 @@ from hostrun import Asked, provision, sqlite_url, start_apply
 
 from provisioner.ledger.ledger import open_ledger
 
-pytestmark = pytest.mark.hosts
+pytestmark = pytest.mark.hosts("qa")
 
 
 @pytest.fixture(scope="module")
