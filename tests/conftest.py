@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import lanes
 import pytest
+from ledger_server import PostgresServer
 
 from provisioner import paths
 from provisioner.cli import main
@@ -118,6 +119,17 @@ def empty_inventories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     monkeypatch.setattr(paths, "INVENTORIES", directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for ledgers (tests/ledger_server.py), one per session."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

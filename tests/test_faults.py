@@ -1,17 +1,23 @@
-"""Faults in the middle of a run, on real local hosts: a host that dies, a full disk for the
-run's artifacts, and secrets that must not leak into anything a run leaves behind."""
+"""Faults in the middle of a run, on real local hosts: a host that dies, a host whose network
+drops every packet, the tool itself killed, the PostgreSQL ledger restarted, a full disk for the
+run's artifacts, and secrets that must not leak into anything a run leaves behind. Each test
+says what is left afterwards, and ends with a run that converges."""
 
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hostrun import Asked, provision, sqlite_url, start_apply
+from ledger_server import PostgresServer
 
 from provisioner import paths
 from provisioner.hosts import localhosts
+from provisioner.ledger.records import LOCK_RECOVERED
 from provisioner.source import secrets
 from provisioner.source.model import load_source
 
@@ -43,6 +49,96 @@ def test_a_host_stopped_mid_run_is_unreachable_the_rest_finish(ledger: str) -> N
     # the next apply starts the host again and converges it
     again = provision("qa", ledger=ledger)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def playbooks_of(env: str) -> list[str]:
+    """The command lines of Ansible processes working on `env` (its inventory is in them)."""
+    inventory = str(paths.INVENTORIES / env)
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        words = [a.decode(errors="replace") for a in args]
+        if any("ansible-playbook" in w for w in words) and inventory in words:
+            found.append(" ".join(words))
+    return found
+
+
+def test_the_tool_killed_mid_apply_leaves_an_abandoned_run_the_next_recovers(ledger: str) -> None:
+    run = start_apply("qa", ledger)
+    holder = Asked(ledger).holder("qa")
+    assert holder is not None
+    run.kill()  # SIGKILL: no handler runs, no finish is recorded, the lock row stays
+    run.communicate(timeout=60)
+    # Its Ansible does not go on changing hosts behind the next run's back.
+    deadline = time.monotonic() + 60
+    while left := playbooks_of("qa"):
+        assert time.monotonic() < deadline, left
+        time.sleep(1)
+    killed = Asked(ledger).runs(env="qa")[0]
+    assert (killed.run_id, killed.status) == (holder.run_id, "abandoned")
+
+    again = provision("qa", ledger=ledger)  # takes the dead run's lock over at once
+    assert again.returncode == 0, again.stdout + again.stderr
+    recovered = Asked(ledger).entries(kind=LOCK_RECOVERED, env="qa")[-1].payload
+    assert recovered["previous"]["run_id"] == holder.run_id
+    assert "is gone" in recovered["reason"]
+    runs = Asked(ledger).runs(env="qa")
+    assert [r.status for r in runs[:2]] == ["successful", "abandoned"]  # nothing rewritten
+    assert Asked(ledger).holder("qa") is None
+    assert Asked(ledger).verify() == []
+
+
+@contextmanager
+def dropped(address: str) -> Iterator[None]:
+    """Every packet from `address` to this machine dropped (not refused: no reset, no ICMP),
+    as a cut cable or a black-holing firewall does."""
+    rule = ["INPUT", "-s", address, "-j", "DROP"]
+    subprocess.run(["iptables", "-I", *rule], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=True)
+
+
+# How long a run may take to give up on a host whose packets vanish: ansible.cfg's
+# ServerAliveInterval=15 (x3 unanswered) for the open connection, then the connect timeout.
+NETWORK_CUT_BOUND_S = 240
+
+
+def test_a_host_whose_network_drops_packets_is_given_up_within_a_bound(ledger: str) -> None:
+    qa = load_source(paths.DEFAULT_SOURCE).environment("qa")
+    victim = qa.hosts_in("web")[0]
+    run = start_apply("qa", ledger)
+    started = time.monotonic()
+    with dropped(qa.address_of(victim)):
+        out, err = run.communicate(timeout=NETWORK_CUT_BOUND_S)
+    assert time.monotonic() - started < NETWORK_CUT_BOUND_S
+    assert run.returncode == 1, out + err
+    detail = Asked(ledger).show(Asked(ledger).runs(env="qa")[0].run_id)
+    assert detail.summary.status == "failed"
+    assert detail.host_stats[victim]["unreachable"] > 0
+    others = [host for host in detail.host_stats if host != victim]
+    assert others
+    assert all(detail.host_stats[h]["unreachable"] == 0 for h in others)
+    assert Asked(ledger).holder("qa") is None
+    assert Asked(ledger).verify() == []
+    again = provision("qa", ledger=ledger)  # the network back, the next run converges
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_postgresql_ledger_restarted_mid_run_loses_nothing(postgres: PostgresServer) -> None:
+    url = postgres.new_database()
+    run = start_apply("qa", url)
+    postgres.restart()  # every connection of the run cut while Ansible works
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, out + err
+    last = Asked(url).runs(env="qa")[0]
+    assert last.status == "successful"  # its finish reached the ledger after the restart
+    assert Asked(url).holder("qa") is None
+    assert Asked(url).verify() == []
 
 
 @pytest.fixture

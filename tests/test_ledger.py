@@ -36,16 +36,6 @@ SPAWN = multiprocessing.get_context("spawn")
 OLD = "2000-01-01T00:00:00.000000+00:00"  # a heartbeat long past any timeout
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -424,6 +414,80 @@ def test_processes_racing_for_a_stale_lock_leave_exactly_one_winner(url: str) ->
         holder = book.holder("prod")
         assert holder is not None
         assert holder.holder == winners[0]
+        assert book.verify() == []
+
+
+ROUNDS = 20
+
+
+def _race_rounds(url: str, name: str, barriers: tuple[Any, Any, Any], results: Any) -> None:
+    """One controller: ROUNDS times, race for prod's lock; the winner lets go once both tried."""
+    start, tried, done = barriers
+    with open_ledger(url) as book:
+        for round_ in range(ROUNDS):
+            start.wait(30)
+            try:
+                lock = book.acquire("prod", name, f"run-{name}-{round_}")
+            except LockedError:
+                lock = None
+            results.put((round_, name, lock is not None))
+            tried.wait(30)
+            if lock is not None:
+                lock.release()
+            done.wait(30)
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["free-lock", "stale-lock"])
+def test_two_controllers_racing_on_postgresql_leave_one_winner_every_time(
+    postgres: PostgresServer, stale: bool
+) -> None:
+    """Two processes (two controllers, each with its own connection) race for one
+    environment's lock ROUNDS times, the lock free or left stale by a dead holder: every time
+    exactly one wins."""
+    url = postgres.new_database()
+    open_ledger(url).close()  # the tables, before the first round
+    start, tried, done = barriers = (SPAWN.Barrier(3), SPAWN.Barrier(3), SPAWN.Barrier(3))
+    results = SPAWN.Queue()
+    racers = [
+        SPAWN.Process(target=_race_rounds, args=(url, name, barriers, results))
+        for name in ("controller-a", "controller-b")
+    ]
+    for racer in racers:
+        racer.start()
+    winners: dict[int, list[str]] = {}
+    for round_ in range(ROUNDS):
+        if stale:
+            plant_lock(url, "prod", holder="gone@example.com", hostname="x", pid=1, heartbeat=OLD)
+        start.wait(60)
+        tried.wait(60)
+        done.wait(60)
+        for _ in racers:
+            at, name, won = results.get(timeout=60)
+            assert at == round_
+            if won:
+                winners.setdefault(round_, []).append(name)
+    for racer in racers:
+        racer.join(60)
+    assert [r.exitcode for r in racers] == [0, 0]
+    assert [len(winners.get(n, [])) for n in range(ROUNDS)] == [1] * ROUNDS, winners
+    with open_ledger(url) as book:
+        assert len(book.entries(kind=LOCK_RECOVERED, env="prod")) == (ROUNDS if stale else 0)
+        assert book.holder("prod") is None
+        assert book.verify() == []
+
+
+def test_a_postgresql_restart_between_writes_loses_nothing(postgres: PostgresServer) -> None:
+    """A run holds its connection for as long as Ansible runs; the server restarting meanwhile
+    (a crash, a failover) must not lose the run's record: the next write reconnects."""
+    url = postgres.new_database()
+    with open_ledger(url) as book:
+        lock = book.acquire("qa", "ann@example.com", "run-1")
+        book.append("plan", "qa", {"n": 1})
+        postgres.restart()
+        book.append("plan", "qa", {"n": 2})  # the old connection is gone: a new one
+        assert lock.release() is True
+        assert [e.payload["n"] for e in book.entries(kind="plan", env="qa")] == [1, 2]
+        assert book.holder("qa") is None
         assert book.verify() == []
 
 

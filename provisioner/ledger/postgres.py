@@ -51,9 +51,12 @@ class PostgresStore(Store):
         self._url = url
         self.where = display_url(url)
         self.secrets = _url_secrets(url)
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            self._conn = psycopg.connect(
-                url,
+            conn = psycopg.connect(
+                self._url,
                 autocommit=True,  # transactions are explicit: conn.transaction()
                 connect_timeout=PG_CONNECT_TIMEOUT,
                 application_name="provisioner-ledger",
@@ -63,11 +66,28 @@ class PostgresStore(Store):
             raise self._error(exc, "cannot reach the run ledger") from exc
         try:
             # A writer that hangs must not stop every other run for long.
-            self._conn.execute("SET lock_timeout = '30s'")
-            self._conn.execute("SET idle_in_transaction_session_timeout = '60s'")
+            conn.execute("SET lock_timeout = '30s'")
+            conn.execute("SET idle_in_transaction_session_timeout = '60s'")
         except psycopg.Error as exc:
-            self._conn.close()
+            conn.close()
             raise self._error(exc) from exc
+        return conn
+
+    def _usable(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, or a new one when the server dropped it since the last use: a run
+        holds its connection for the minutes Ansible takes, and a restart or failover of the
+        server meanwhile must not lose the run's record. Safe to retry here: nothing of the
+        caller's transaction has been sent yet."""
+        if not (self._conn.closed or self._conn.broken):
+            try:
+                self._conn.execute("SELECT 1")
+                return self._conn
+            except psycopg.OperationalError:
+                if not self._conn.broken:  # the server answered: a real error, not a lost link
+                    raise
+        self._conn.close()
+        self._conn = self._connect()
+        return self._conn
 
     def write(self) -> AbstractContextManager[Tx]:
         # One advisory lock for every writer, held to the end of the transaction; plain reads
@@ -86,8 +106,9 @@ class PostgresStore(Store):
     @contextmanager
     def _transaction(self, first: str) -> Iterator[Tx]:
         try:
-            with self._conn.transaction():
-                self._conn.execute(first)
-                yield _PostgresTx(self._conn)
+            conn = self._usable()
+            with conn.transaction():
+                conn.execute(first)
+                yield _PostgresTx(conn)
         except psycopg.Error as exc:
             raise self._error(exc) from exc
