@@ -454,20 +454,28 @@ def _signer(
 
 
 def _approval_gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
-    entries = ctx.ledger.entries(env=env_name)
+    return approval_gate(env_name, ctx.env, ctx.ledger, ctx.bundle, applier)
+
+
+def approval_gate(
+    env_name: str, env: Environment, ledger: Ledger, bundle: Bundle, applier: str
+) -> approval.Granted:
+    """The gate over the ledger's approvals of `env_name`, each verified against the signers
+    file first (`applier`: the principal the applier's key proved)."""
+    entries = ledger.entries(env=env_name)
     plans = {str(e.run_id): e for e in entries if e.kind == approval.PLAN}
     verified = trust_approvals.verify(
         env_name,
         [e for e in entries if e.kind == approval.APPROVAL],
         plans,
-        signers_for(env_name, ctx.env),
+        signers_for(env_name, env),
     )
     return approval.check(
         env_name,
         applier=applier,
         now=datetime.now(UTC),
-        max_age=timedelta(hours=ctx.env.approval_max_age_hours),
-        bundle=ctx.bundle,
+        max_age=timedelta(hours=env.approval_max_age_hours),
+        bundle=bundle,
         approvals=verified.approvals,
         plans=plans,
         applied_plans={
