@@ -189,27 +189,32 @@ def test_entries_after_the_last_checkpoint_are_reported_and_fail_with_strict(
 def test_a_command_that_writes_signs_the_head(
     keys: Keys, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a command of those that write (approve here, refused: a refusal is recorded by the
-    others), the head is signed with the writer's key when it is listed for the ledger."""
-    runs(1)
+    """After a command of those that write (approve here, refused: an apply's refusal is
+    recorded), the head is signed with the writer's key when it is listed for the ledger; the
+    refusal stays the one line on stderr."""
+    with open_ledger() as ledger:  # a plan without a signature: approve refuses it
+        ledger.append("plan", "prod", {"plan_id": "p1", "planner": "alice"}, run_id="p1")
     for name, value in keys.env("bob").items():
         monkeypatch.setenv(name, value)
     result = run_cli(["approve", "prod", "p1"], capsys)
-    assert result.code == 2, result  # no such plan
-    assert "ledger head signed: 2 entries at" in result.err
+    assert result.code == 4, result
+    assert result.err.count("\n") == 1
+    assert "ledger head signed: 1 entries at" in result.out
     runs(1)
     again = run_cli(["approve", "prod", "p1"], capsys)
-    assert "ledger head signed: 4 entries at" in again.err
+    assert "ledger head signed: 3 entries at" in again.out
     with open_ledger() as ledger:
-        assert [point[0] for point in ledger.checkpoints()] == [2, 4]
+        assert [point[0] for point in ledger.checkpoints()] == [1, 3]
     nothing_new = run_cli(["approve", "prod", "p1"], capsys)
-    assert "ledger head signed" not in nothing_new.err
+    assert "ledger head signed" not in nothing_new.out
     keys.add("mallory")  # a key not listed for the ledger: said, nothing signed
     monkeypatch.setenv("PROVISION_SIGNING_KEY", str(keys.key("mallory")))
     runs(1)
     unlisted = run_cli(["approve", "prod", "p1"], capsys)
-    assert "ledger head not signed: the key" in unlisted.err
-    assert "is not listed" in unlisted.err
+    assert "ledger head not signed: the key" in unlisted.out
+    assert "is not listed" in unlisted.out
+    with open_ledger() as ledger:
+        assert [point[0] for point in ledger.checkpoints()] == [1, 3]
 
 
 def test_export_writes_json_lines_that_round_trip(

@@ -210,3 +210,72 @@ def test_a_forged_approval_does_not_hide_a_valid_one(
     with open_ledger() as ledger:  # a later row claiming alice's own approval, unsigned
         ledger.append(approval.APPROVAL, "prod", {"plan_id": PLAN_ID, "approver": "alice"})
     assert gate(keys, "alice").approver == "bob"
+
+
+def _prod_source(tmp_path: Path, extra: str, name: str) -> Path:
+    """The shipped source with `extra` lines added to prod, as tmp_path/name."""
+    text = paths.DEFAULT_SOURCE.read_text()
+    marker = "    approval_required: true"
+    assert marker in text, "environments.yml changed: update _prod_source"
+    path = tmp_path / name
+    path.write_text(text.replace(marker, f"{marker}\n{extra}", 1))
+    return path
+
+
+def test_an_approval_in_another_ledger_than_the_source_names_is_refused(
+    keys: Keys,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    planned(keys)
+    as_(monkeypatch, keys, "bob")
+    team = _prod_source(tmp_path, f"    ledger: sqlite:///{tmp_path / 'team.sqlite3'}", "team.yml")
+    refused = approve(capsys, "--source", str(team))
+    assert refused.code == EXIT_REFUSED, refused
+    assert f"names sqlite:///{tmp_path / 'team.sqlite3'}: approvals count only there" in (
+        " ".join(refused.err.split())
+    )
+    ours = _prod_source(
+        tmp_path, f"    ledger: sqlite:///{tmp_path / 'ledger.sqlite3'}", "ours.yml"
+    )
+    assert approve(capsys, "--source", str(ours)).code == 0
+    # The apply's gate checks the same before anything: workflow._signer calls binding.check.
+    from provisioner.trust import binding  # noqa: PLC0415 - the function the apply calls
+
+    env = load_source(team).environment("prod")
+    with pytest.raises(ApprovalError, match="approvals count only there"):
+        binding.check("prod", env, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+
+
+def _ssh_prod(tmp_path: Path, extra: str = "") -> Path:
+    """The fixture source, its prod (real servers over ssh) needing approvals."""
+    text = (paths.TESTS_DIR / "fixtures" / "source.yml").read_text()
+    marker = "    description: real servers over ssh"
+    path = tmp_path / "ssh.yml"
+    path.write_text(text.replace(marker, f"{marker}\n    approval_required: true{extra}", 1))
+    return path
+
+
+def test_real_servers_refuse_the_rehearsal_signers_file_and_need_a_named_ledger(
+    keys: Keys,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    planned(keys)
+    as_(monkeypatch, keys, "bob")
+    source = str(_ssh_prod(tmp_path))
+    override = approve(capsys, "--source", source)
+    assert override.code == EXIT_INPUT, override
+    assert override.err.count("\n") == 1
+    assert "PROVISION_ALLOWED_SIGNERS is set, but prod runs on real servers" in override.err
+    monkeypatch.delenv("PROVISION_ALLOWED_SIGNERS")
+    unnamed = approve(capsys, "--source", source)
+    assert unnamed.code == EXIT_REFUSED, unnamed
+    assert "names no ledger for it" in unnamed.err
+    # Named, and the committed signers file (no keys in it) decides: bob's key is nobody's.
+    named = _ssh_prod(tmp_path, f"\n    ledger: sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    unlisted = approve(capsys, "--source", str(named))
+    assert unlisted.code == EXIT_REFUSED, unlisted
+    assert "is not listed in security/allowed_signers" in unlisted.err

@@ -18,7 +18,13 @@ from provisioner import paths
 from provisioner.cli import commands, trusted
 from provisioner.cli.arguments import build_parser, with_default_command
 from provisioner.deploy.observer import printable
-from provisioner.errors import EXIT_INPUT, EXIT_INTERRUPTED, LedgerError, ProvisionerError
+from provisioner.errors import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    InputError,
+    LedgerError,
+    ProvisionerError,
+)
 
 
 def _tools_on_path() -> None:
@@ -42,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code = commands.run(args, console)
-    except LedgerError as exc:  # nothing to sign a checkpoint of
+    except (LedgerError, InputError) as exc:  # nothing was written: no checkpoint to sign
         errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
         return exc.exit_code
     except ProvisionerError as exc:
@@ -54,6 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print(Text("interrupted", style="bold red"))
         return EXIT_INTERRUPTED
-    # On stderr: a command's stdout may be data (--json).
-    trusted.sign_ledger_head(args, Console(stderr=True, highlight=False))
+    # On stdout: stderr holds the one error line of a refusal.
+    trusted.sign_ledger_head(args, console)
     return code
