@@ -279,3 +279,25 @@ def test_real_servers_refuse_the_rehearsal_signers_file_and_need_a_named_ledger(
     unlisted = approve(capsys, "--source", str(named))
     assert unlisted.code == EXIT_REFUSED, unlisted
     assert "is not listed in security/allowed_signers" in unlisted.err
+
+
+def test_the_report_shows_the_signed_reason_principal_and_whether_it_verified(
+    keys: Keys, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner.report import site  # noqa: PLC0415 - only this test reads the report
+
+    planned(keys)
+    as_(monkeypatch, keys, "bob")
+    assert approve(capsys, "--reason", "diff read, ticket OPS-7").code == 0
+    with open_ledger() as ledger:  # and a row claiming to be carol's, unsigned
+        ledger.append(approval.APPROVAL, "prod", {"plan_id": PLAN_ID, "approver": "carol"})
+        found = site.collect(ledger, load_source(paths.DEFAULT_SOURCE))
+    (plan,) = [p for p in found.plans if p.plan_id == PLAN_ID]
+    signed, forged = plan.approvals
+    assert (signed.approver, signed.reason, signed.signature) == (
+        "bob",
+        "diff read, ticket OPS-7",
+        "verified",
+    )
+    assert (forged.approver, forged.state) == ("carol", site.REFUSED)
+    assert "is not signed" in forged.signature
