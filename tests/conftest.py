@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from signing import Keys, make_keys
 
 from provisioner import paths
 from provisioner.cli import main
@@ -138,3 +139,10 @@ def visit(browser: Browser, tmp_path: Path) -> Iterator[Visit]:
     opened = browsing.Visit(browser, shots)
     yield opened
     opened.page.close()
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """Throwaway keys of alice and bob, listed for prod and the ledger (tests/signing.py): the
+    host tests that plan, approve and apply prod sign with them (keys.env(WHO))."""
+    return make_keys(tmp_path_factory.mktemp("signing"))
