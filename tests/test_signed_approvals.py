@@ -103,6 +103,7 @@ def test_a_signed_approval_from_another_listed_key_is_accepted(
     assert "reason: [bold]reviewed[/] the diff" in done.out  # text, never markup
     granted = gate(keys, "alice")
     assert (granted.plan_id, granted.approver) == (PLAN_ID, "bob")
+    assert granted.reason == "[bold]reviewed[/] the diff"  # the apply says it
     with open_ledger() as ledger:
         given = ledger.entries(kind=approval.APPROVAL)[-1].payload
     assert given["statement"]["reason"] == "[bold]reviewed[/] the diff"

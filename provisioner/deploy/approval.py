@@ -36,6 +36,7 @@ class Granted:
     plan_id: str
     approver: str
     plan: dict[str, Any]  # the plan's ledger entry, as the approver saw it
+    reason: str = ""  # the approver's, as signed
 
 
 def check(
@@ -124,7 +125,8 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
         )
     if plan_id in applied_plans:
         raise ApprovalError(f"{env}: plan {plan_id} was already applied; plan and approve again")
-    return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
+    reason = str(approval.payload.get("reason", ""))
+    return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload), reason=reason)
 
 
 def planned_bundle(plan: Entry) -> Bundle:

@@ -223,8 +223,9 @@ def apply(request: DeployRequest, observer: Observer) -> int:
             run.attach(APPLY_SIGNED, signer.sign(fields))
             granted = _approval_gate(request.env, ctx, signer.principal)
             run.plan_id = granted.plan_id
+            why = f": {escaped(granted.reason)}" if granted.reason else ""
             observer.say(
-                f"• plan {escaped(granted.plan_id)}, approved by {escaped(granted.approver)}"
+                f"• plan {escaped(granted.plan_id)}, approved by {escaped(granted.approver)}{why}"
             )
             accepted = live_gate.check(request.env, granted.plan, request.accept_live_differences)
             if accepted:
