@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import Result, run_cli
+from conftest import Result, assert_one_error, run_cli
 from signing import Keys, make_keys
 
 from provisioner import paths
@@ -236,3 +236,20 @@ def test_export_writes_json_lines_that_round_trip(
         prev = record["hash"]
     assert json.loads(lines[-1])["checkpoint"]["statement"]["hash"] == prev
     assert [json.loads(line)["checkpoint"] for line in lines[:-1]] == [None] * 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["history", "--strict"], "--strict goes with --verify"),
+        (["history", "--out", "x.jsonl"], "--out FILE goes with --export"),
+        (["history", "--verify", "--export"], "--verify or --export, one at a time"),
+        (["history", "--export", "--out", "/nonexistent/dir/x.jsonl"], "cannot write"),
+    ],
+)
+def test_history_misuse_is_one_line_and_exit_2(
+    argv: list[str], words: str, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs(1)
+    result = run_cli(argv, capsys)
+    assert_one_error(result, "error: ", words)

@@ -302,3 +302,16 @@ def test_the_report_shows_the_signed_reason_principal_and_whether_it_verified(
     )
     assert (forged.approver, forged.state) == ("carol", site.REFUSED)
     assert "is not signed" in forged.signature
+
+
+def test_key_on_the_command_line_signs_whatever_the_variable_says(
+    keys: Keys, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned(keys)
+    as_(monkeypatch, keys, "alice")  # the variables say alice, the planner...
+    done = approve(capsys, "--key", str(keys.key("bob")))  # ... the key is bob's
+    assert done.code == 0, done
+    assert "approved by bob" in done.out
+    missing = approve(capsys, "--key", str(keys.directory / "nothing"))
+    assert (missing.code, missing.err.count("\n")) == (EXIT_INPUT, 1)
+    assert "is not a file" in missing.err

@@ -140,6 +140,8 @@ def sign_ledger_head(args: argparse.Namespace, say: Console) -> None:
         if key is None:
             return
         signers = signers_for_ledger()
+        if not explicit and not _listed(key, signers.path):
+            return  # ~/.ssh/id_ed25519 of someone not in the file: not even tried
         with open_ledger() as ledger:
             point = checkpoints.sign_head(ledger, key, signers)
     except ApprovalError as exc:  # the key is not listed for the ledger
@@ -151,3 +153,16 @@ def sign_ledger_head(args: argparse.Namespace, say: Console) -> None:
         return
     if point is not None:
         say.print(Text(printable(f"ledger head signed: {point}")), soft_wrap=True)
+
+
+def _listed(key: Path, signers: Path) -> bool:
+    """Whether the public half next to `key` appears in the signers file: a lookup that decides
+    whether to try signing at all (ssh-keygen decides whether it counts)."""
+    public = key if key.suffix == ".pub" else key.with_name(key.name + ".pub")
+    try:
+        fields = public.read_text(encoding="utf-8").split()
+        listed = signers.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return False
+    blob = fields[1:2]  # "ssh-ed25519 AAAA... comment": the key itself
+    return bool(blob) and blob[0] in listed

@@ -30,8 +30,10 @@ def _keygen(args: list[str], data: bytes | None) -> subprocess.CompletedProcess[
             capture_output=True,
             check=False,
             timeout=TIMEOUT,
-            # a passphrase prompt would wait for a person: use ssh-agent for such keys
+            # A passphrase prompt would wait for a person: no askpass, and no controlling
+            # terminal to open (a new session), so such a key fails at once; use ssh-agent.
             env={**os.environ, "SSH_ASKPASS_REQUIRE": "never"},
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise InputError(
