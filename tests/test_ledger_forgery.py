@@ -163,7 +163,8 @@ def test_a_checkpoint_signed_by_an_unlisted_key_is_named(
     forged = Keys(keys.directory, keys.directory / "mallorys_signers", dict(keys.keys))
     forged.signers.write_text("")
     forged.list("bob", "mallory", "provisioner-ledger")  # mallory's key, claiming to be bob
-    with open_ledger() as ledger:
+    with open_ledger() as ledger:  # (the forger controls .state here too: the witness goes)
+        checkpoints.witness_path(ledger.name).unlink()
         checkpoints.sign_head(ledger, forged.key("mallory"), Signers(forged.signers, True))
     result = verify(capsys)
     assert result.code == EXIT_FAILED, result
@@ -253,3 +254,21 @@ def test_history_misuse_is_one_line_and_exit_2(
     runs(1)
     result = run_cli(argv, capsys)
     assert_one_error(result, "error: ", words)
+
+
+def test_an_honest_writer_never_signs_a_forged_chain(
+    keys: Keys, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A forger re-chains and deletes the checkpoints; the next honest command must not sign
+    the forged head (the witness would then vouch for it): it says why, and verify still fails."""
+    runs(2)
+    signed_by(keys)
+    rechain(database(tmp_path), edit_id=2)
+    with sqlite3.connect(database(tmp_path)) as conn:
+        conn.execute("DELETE FROM ledger_checkpoints")
+    runs(1)
+    with open_ledger() as ledger, pytest.raises(ValueError, match="witness"):
+        checkpoints.sign_head(ledger, keys.key("alice"), Signers(keys.signers, override=True))
+    result = verify(capsys)
+    assert result.code == EXIT_FAILED, result
+    assert "the witness signed 4 at" in result.out

@@ -79,7 +79,9 @@ def _believed(env: str, given: Entry, plans: Mapping[str, Entry], signers: Signe
             f"the row names plan {given.payload.get('plan_id')}, the signature {plan_id}"
         )
     plan = plans.get(plan_id)
-    if plan is not None and approval_fields(env, plan, "")["bundle"] != statement.get("bundle"):
+    if plan is not None and statements.digest(plan.payload.get("bundle")) != statement.get(
+        "bundle"
+    ):
         raise ValueError(f"plan {plan_id}'s recorded bundle is not the one approved (edited?)")
     payload = {
         **given.payload,

@@ -68,6 +68,17 @@ def sign_head(ledger: Ledger, key: Path, signers: Signers) -> Checkpoint | None:
     problems = ledger.verify()
     if problems:
         raise ValueError(f"the chain is broken ({problems[0]}); run history --verify")
+    # Never vouch for a forger's chain: it must still hold every checkpoint where it was (by
+    # position; signatures are history --verify's) and the witness (its signature too: one).
+    rows, _head = ledger.chain()
+    for count, hash_, _text, _signature in kept:
+        mismatch = _matches(rows, Checkpoint(ledger.name, count, hash_, "", ""))
+        if mismatch:
+            raise ValueError(f"checkpoint at entry {count}: {mismatch}; run history --verify")
+    report = Report()
+    _check_witness(ledger, rows, signers, report)
+    if report.problems:
+        raise ValueError(f"{report.problems[0]}; run history --verify")
     signer = statements.signer(key, signers, LEDGER_NAMESPACE)
     fields = {"kind": KIND, "ledger": ledger.name, "count": head.count, "hash": head.hash}
     signed = signer.sign(fields)
