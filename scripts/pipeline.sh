@@ -15,11 +15,10 @@
 #                  if set, is signed with it)
 #   promote-prod   provision.py promote staging prod (refused, exit 4, unless the same bundle
 #                  passed apply + gate on staging and someone other than the applier approved)
-#   report         provision.py history --verify (the chain, its signed checkpoints and the
-#                  witness; prints the signed head into the log), provision.py report (the
-#                  web report, from the ledger: .state/report/), then
-#                  provision.py report --check (its index shows every environment); reads
-#                  the ledger only, a few seconds
+#   report         provision.py report (the web report, from the ledger: .state/report/), then
+#                  provision.py report --check (its index shows every environment), then
+#                  provision.py history --verify (the chain, its signed checkpoints and the
+#                  witness; prints the signed head into the log); reads the ledger only
 #   local          what `make test` (.ci/run) runs against local hosts: the six stages above
 #                  from staging on, the plan id taken from the plan just made, applied as
 #                  $PROVISION_IDENTITY (default ci-pipeline), approved as $APPROVER (default
@@ -141,11 +140,12 @@ stage_promote_prod() {
 }
 
 stage_report() {
-  # The ledger's chain, signed checkpoints and witness; its "signed head" line stays in the CI
-  # log, the team's copy of the head outside the database.
-  provision history --verify
   provision report --out .state/report
   provision report --out .state/report --check
+  # Then the ledger's chain, signed checkpoints and witness (after the report, which is read
+  # most when something is wrong); its "signed head" line stays in the CI log, the team's copy
+  # of the head outside the database.
+  provision history --verify
 }
 
 # Throwaway ed25519 keys for the rehearsal's two people (made once, kept in .state/rehearsal/),

@@ -53,9 +53,9 @@ STAGE_COMMANDS = {
     "approve-prod": ["approve prod {plan_id}"],
     "promote-prod": ["promote staging prod"],
     "report": [
-        "history --verify",
         "report --out .state/report",
         "report --out .state/report --check",
+        "history --verify",
     ],
 }
 LEDGER_URL_EXPR = "${{ secrets.PROVISION_LEDGER_URL }}"
