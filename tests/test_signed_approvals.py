@@ -19,10 +19,11 @@ from provisioner import paths
 from provisioner.deploy import approval
 from provisioner.deploy.workflow import approval_gate
 from provisioner.errors import EXIT_INPUT, EXIT_REFUSED, ApprovalError
+from provisioner.ledger.chain import canonical
 from provisioner.ledger.ledger import open_ledger
 from provisioner.source.bundle import Bundle
 from provisioner.source.model import load_source
-from provisioner.trust import statements
+from provisioner.trust import sshsig, statements
 from provisioner.trust.approvals import plan_fields
 from provisioner.trust.signers import Signers, namespace
 
@@ -315,3 +316,31 @@ def test_key_on_the_command_line_signs_whatever_the_variable_says(
     missing = approve(capsys, "--key", str(keys.directory / "nothing"))
     assert (missing.code, missing.err.count("\n")) == (EXIT_INPUT, 1)
     assert "is not a file" in missing.err
+
+
+def test_a_principal_that_is_a_pattern_is_nobody(
+    keys: Keys, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned(keys)
+    keys.add("anyone")
+    keys.list("*", "anyone", namespaces(("prod",)))
+    as_(monkeypatch, keys, "anyone")
+    refused = approve(capsys)
+    assert refused.code == EXIT_REFUSED, refused
+    assert "is a pattern, not a person" in refused.err
+
+
+def test_a_key_listed_as_a_pattern_cannot_sign_as_someone_else(
+    keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A statement claiming bob, signed by a key whose line says `*`: ssh-keygen's verify
+    matches `*` to bob; the gate does not."""
+    planned(keys)
+    keys.add("anyone")
+    keys.list("*", "anyone", namespaces(("prod",)))
+    fields = {"kind": "approval", "env": "prod", "plan_id": PLAN_ID, "principal": "bob"}
+    data = canonical(fields).encode()
+    signature = sshsig.sign(keys.key("anyone"), namespace("approve", "prod"), data)
+    signed = {"statement": fields, "signature": signature}
+    with pytest.raises(ValueError, match=r"listed as \*, not bob"):
+        statements.verify(signed, signers(keys), namespace("approve", "prod"))

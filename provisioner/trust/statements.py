@@ -20,6 +20,7 @@ from provisioner.trust import principals, sshsig
 from provisioner.trust.signers import Signers
 
 STATEMENT, SIGNATURE = "statement", "signature"  # the keys a signed payload carries them under
+PATTERN_CHARACTERS = "*?!,"  # what makes a principal in an allowed-signers file a pattern
 
 
 def now() -> str:
@@ -65,12 +66,16 @@ def signer(key: Path, signers: Signers, namespace: str) -> Signer:
             f"the key {key} is listed for {namespace} as several principals in {signers} "
             f"({', '.join(usable)}): one key, one person"
         )
-    hidden = principals.invisible(usable[0])
+    principal = usable[0]
+    hidden = principals.invisible(principal)
     if hidden is not None:
         raise ApprovalError(
-            f"{signers}: principal {usable[0]!r} has an invisible character {hidden}"
+            f"{signers}: principal {principal!r} has an invisible character {hidden}"
         )
-    return Signer(key, signers, namespace, usable[0])
+    if any(char in principal for char in PATTERN_CHARACTERS):
+        # OpenSSH reads principals as patterns: `*` would be anyone, so no one in particular
+        raise ApprovalError(f"{signers}: principal {principal!r} is a pattern, not a person")
+    return Signer(key, signers, namespace, principal)
 
 
 def verify(signed: Any, signers: Signers, namespace: str) -> tuple[dict[str, Any], str]:
@@ -92,5 +97,12 @@ def verify(signed: Any, signers: Signers, namespace: str) -> tuple[dict[str, Any
         raise ValueError(
             f"signature does not verify as {principal}'s for {namespace} against {signers} "
             "(forged, altered, or the key is not listed there)"
+        )
+    # The key must be listed under exactly this name: a line whose principal is a pattern
+    # (`*`) would otherwise let its key sign as anyone.
+    listed = sshsig.principals(signers.path, signature)
+    if principal not in listed:
+        raise ValueError(
+            f"signed by a key listed as {', '.join(listed) or 'nobody'}, not {principal}"
         )
     return statement, principal
