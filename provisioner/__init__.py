@@ -10,6 +10,9 @@ below it, never from above (tests/test_layout.py checks it, function-level impor
               gate, load gate (and the load plan from the declared peak), verify
     incremental  the incremental apply: each host's inputs and managed state after a good
               apply, read back without Ansible, and the choice of hosts the next apply runs
+    trust     who signed what: SSH signatures (ssh-keygen -Y) of plans, approvals, applies and
+              the ledger's checkpoints, the allowed-signers file, the witness in .state, the
+              ledger an environment names
     live      live parity: the hosts' fingerprints, normalised, compared between environments
               or with the last gated apply, kept with the ledger; the parity gate of plans
     ledger    the run ledger (records, hash chain, SQLite/PostgreSQL stores, locks) and the
@@ -34,6 +37,7 @@ LAYERS: dict[str, int] = {
     "hosts": 4,
     "ledger": 4,
     "live": 5,
+    "trust": 5,
     "incremental": 5,
     "deploy": 6,
     "report": 7,

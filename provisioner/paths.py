@@ -19,6 +19,9 @@ HOSTS_DIR = REPO / "hosts"
 CONTAINERS_CONF = HOSTS_DIR / "containers.conf"
 TESTS_DIR = REPO / "tests"
 LOCUSTFILE = REPO / "loadtest" / "locustfile.py"
+# Whose SSH keys may plan, approve and apply which environment, and sign the ledger's
+# checkpoints (OpenSSH allowed-signers format; committed, changed by review: trust/signers.py).
+ALLOWED_SIGNERS = REPO / "security" / "allowed_signers"
 
 # Runtime state (SSH key for local hosts, run artifacts): git-ignored, readable by us alone.
 STATE = REPO / ".state"
@@ -27,6 +30,8 @@ RUNS = STATE / "runs"
 REPORT = STATE / "report"  # the web report's default place (provision.py report)
 # Host keys of execution nodes started here (`provision.py executors`), checked on every job.
 EXECUTOR_KNOWN_HOSTS = STATE / "executors" / "known_hosts"
+# The newest signed checkpoint of each ledger, outside the ledger (ledger/checkpoints.py).
+WITNESS = ("witness",)  # state_dir(*WITNESS)
 
 
 class UnsafePathError(PermissionError):

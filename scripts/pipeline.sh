@@ -9,17 +9,22 @@
 #   gate-staging   provision.py gate staging (health, verification suite, load test)
 #   plan-prod      provision.py plan prod; prints the plan id, and appends plan_id=ID to
 #                  $GITHUB_OUTPUT when that is set (a GitHub Actions step output)
-#   approve-prod   PROVISION_IDENTITY=$APPROVER provision.py approve prod $PLAN_ID
-#                  (both variables required)
+#   approve-prod   provision.py approve prod $PLAN_ID, signed with $APPROVER_SIGNING_KEY (the
+#                  approver's SSH key, listed as $APPROVER in security/allowed_signers for
+#                  provisioner-approve@prod; all three variables required; $APPROVE_REASON,
+#                  if set, is signed with it)
 #   promote-prod   provision.py promote staging prod (refused, exit 4, unless the same bundle
 #                  passed apply + gate on staging and someone other than the applier approved)
 #   report         provision.py report (the web report, from the ledger: .state/report/), then
-#                  provision.py report --check (its index shows every environment); reads
-#                  the ledger only, a few seconds
+#                  provision.py report --check (its index shows every environment), then
+#                  provision.py history --verify (the chain, its signed checkpoints and the
+#                  witness; prints the signed head into the log); reads the ledger only
 #   local          what `make test` (.ci/run) runs against local hosts: the six stages above
 #                  from staging on, the plan id taken from the plan just made, applied as
 #                  $PROVISION_IDENTITY (default ci-pipeline), approved as $APPROVER (default
-#                  ci-approver)
+#                  ci-approver), each signing with a throwaway ed25519 key of its own made in
+#                  .state/rehearsal/ and listed in a rehearsal signers file there
+#                  ($PROVISION_ALLOWED_SIGNERS: accepted for environments on local hosts only)
 #
 # The GitHub Actions workflow (.github/workflows/provision.yml) calls the same stages, one job
 # per step of the sequence, so local CI and GitHub run the same commands.
@@ -114,6 +119,8 @@ stage_approve_prod() {
   local missing=()
   [ -n "${PLAN_ID:-}" ] || missing+=("PLAN_ID (the plan to approve, printed by plan-prod)")
   [ -n "${APPROVER:-}" ] || missing+=("APPROVER (who approves it, e.g. github:LOGIN)")
+  [ -n "${APPROVER_SIGNING_KEY:-}" ] ||
+    missing+=("APPROVER_SIGNING_KEY (the approver's key, listed in security/allowed_signers)")
   if ((${#missing[@]})); then
     local what
     for what in "${missing[@]}"; do
@@ -121,7 +128,10 @@ stage_approve_prod() {
     done
     exit 2
   fi
-  PROVISION_IDENTITY="$APPROVER" provision approve prod "$PLAN_ID"
+  local reason=()
+  [ -z "${APPROVE_REASON:-}" ] || reason=(--reason "$APPROVE_REASON")
+  PROVISION_IDENTITY="$APPROVER" PROVISION_SIGNING_KEY="$APPROVER_SIGNING_KEY" \
+    provision approve prod "$PLAN_ID" "${reason[@]}"
 }
 
 stage_promote_prod() {
@@ -132,18 +142,49 @@ stage_promote_prod() {
 stage_report() {
   provision report --out .state/report
   provision report --out .state/report --check
+  # Then the ledger's chain, signed checkpoints and witness (after the report, which is read
+  # most when something is wrong); its "signed head" line stays in the CI log, the team's copy
+  # of the head outside the database.
+  provision history --verify
+}
+
+# Throwaway ed25519 keys for the rehearsal's two people (made once, kept in .state/rehearsal/),
+# and a signers file listing exactly them: prod is on local hosts here, so the tool accepts it
+# in place of security/allowed_signers (README "Signing setup").
+rehearsal_keys() {
+  local dir=.state/rehearsal who file signers
+  umask 077
+  mkdir -p .state "$dir"
+  signers="$dir/allowed_signers"
+  : >"$signers.partial"
+  for who in "$PROVISION_IDENTITY" "$APPROVER"; do
+    if [[ ! "$who" =~ ^[A-Za-z0-9._@:+-]+$ ]]; then
+      echo "pipeline: ${who@Q} cannot be a principal of the rehearsal's signers file" >&2
+      exit 2
+    fi
+    file="$dir/${who//[:@+]/_}"
+    [ -f "$file" ] || ssh-keygen -q -t ed25519 -N '' -C "$who (rehearsal)" -f "$file" </dev/null
+    printf '%s namespaces="provisioner-*@prod,provisioner-ledger" %s\n' "$who" "$(cat "$file.pub")" \
+      >>"$signers.partial"
+  done
+  mv "$signers.partial" "$signers"  # whole or not at all
+  export PROVISION_ALLOWED_SIGNERS="$repo/$signers"
+  export PROVISION_SIGNING_KEY="$repo/$dir/${PROVISION_IDENTITY//[:@+]/_}"
+  export APPROVER_SIGNING_KEY="$repo/$dir/${APPROVER//[:@+]/_}"
+  echo "pipeline: rehearsal keys in $dir; signers file $signers"
 }
 
 stage_local() {
   # The applier and the approver must differ, or promote-prod is refused (self-approval).
   export PROVISION_IDENTITY="${PROVISION_IDENTITY:-ci-pipeline}"
+  export APPROVER="${APPROVER:-ci-approver}"
+  rehearsal_keys
   local stage
   for stage in "${LOCAL_SEQUENCE[@]}"; do
     if [ "$stage" = approve-prod ]; then
       # Always the plan just made by plan-prod, whatever PLAN_ID the caller's environment has.
       PLAN_ID=$(read_plan_id)
       export PLAN_ID
-      export APPROVER="${APPROVER:-ci-approver}"
     fi
     run_stage "$stage"
   done

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import lanes
 import pytest
 from ledger_server import PostgresServer
+from signing import Keys, make_keys
 
 from provisioner import paths
 from provisioner.cli import main
@@ -168,3 +169,10 @@ def environments_held(
         return
     with lanes.holding(tuple(marker.args), lanes.lock_directory(tmp_path_factory)):
         yield
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """Throwaway keys of alice and bob, listed for prod and the ledger (tests/signing.py): the
+    host tests that plan, approve and apply prod sign with them (keys.env(WHO))."""
+    return make_keys(tmp_path_factory.mktemp("signing"))

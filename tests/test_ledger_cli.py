@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from signing import make_keys
 
+from provisioner import paths
 from provisioner.cli import main
 from provisioner.errors import EXIT_FAILED
 from provisioner.ledger.ledger import open_ledger
 from provisioner.ledger.store import hide_passwords
 from provisioner.source import hostkeys
+from provisioner.trust import statements
+from provisioner.trust.approvals import plan_fields
+from provisioner.trust.signers import Signers
 
 
 @pytest.fixture
@@ -145,13 +150,28 @@ def test_a_driver_message_is_searched_for_passwords_as_connection_strings_carry_
     ],
 )
 def test_ledger_values_are_shown_as_they_are_never_obeyed(
-    who: str, ledger_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    who: str,
+    ledger_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    """An identity (anyone can set it) goes into the ledger, and from there to every reader's
-    terminal: approve, history and show print it as text, with control characters as \\xNN."""
+    """An identity (anyone can set it) and an approval's reason go into the ledger, and from
+    there to every reader's terminal: approve, history and show print them as text, with
+    control characters as \\xNN."""
     shown = who.translate({c: f"\\x{c:02x}" for c in (0x07, 0x0D, 0x1B)})
+    keys = make_keys(tmp_path / "keys")
+    for name, value in keys.env("bob").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
+    plan_signer = statements.signer(
+        keys.key("alice"), Signers(keys.signers, override=True), "provisioner-plan@prod"
+    )
+    bundle = {"commit": "c", "inventory_hash": "i", "roles_hash": "r"}
     with open_ledger(ledger_url) as book:
-        book.append("plan", "prod", {"plan_id": "p1", "planner": "alice"}, run_id="p1")
+        plan = {"plan_id": "p1", "planner": "alice", "bundle": bundle}
+        plan |= plan_signer.sign(plan_fields("prod", "p1", bundle))
+        book.append("plan", "prod", plan, run_id="p1")
         run = book.start_run(
             "apply",
             "qa",
@@ -164,7 +184,7 @@ def test_ledger_values_are_shown_as_they_are_never_obeyed(
     run_id = open_ledger(ledger_url).runs(env="qa")[0].run_id
     monkeypatch.setenv("PROVISION_IDENTITY", who)
     capsys.readouterr()
-    for argv in (["approve", "prod", "p1"], ["history"], ["show", run_id]):
+    for argv in (["approve", "prod", "p1", "--reason", who], ["history"], ["show", run_id]):
         assert main(argv) == 0, argv
         captured = capsys.readouterr()
         assert captured.err == "", argv
@@ -173,7 +193,8 @@ def test_ledger_values_are_shown_as_they_are_never_obeyed(
             assert control not in captured.out, argv
         assert " ".join(shown.split()) in out or argv == ["history"], (argv, out)
     approvals = open_ledger(ledger_url).entries(kind="approval", env="prod")
-    assert [a.payload["approver"] for a in approvals] == [who]  # recorded as given
+    assert [a.payload["reason"] for a in approvals] == [who]  # recorded as given
+    assert [a.payload["approver"] for a in approvals] == ["bob"]  # the key's, not the variable's
 
 
 def test_host_key_fingerprints_are_printed_as_text(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from hostrun import Asked, planned_id, provision, sqlite_url
+from signing import Keys
 
 from provisioner import paths
 from provisioner.hosts import localhosts
@@ -36,8 +37,13 @@ def report(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def plan(ledger: str) -> str:
-    return planned_id(provision("plan", "prod", identity="alice", ledger=ledger))
+def plan(ledger: str, keys: Keys) -> str:
+    return planned_id(provision("plan", "prod", ledger=ledger, extra_env=keys.env("alice")))
+
+
+def approve(plan_id: str, ledger: str, keys: Keys) -> None:
+    approved = provision("approve", "prod", plan_id, ledger=ledger, extra_env=keys.env("bob"))
+    assert approved.returncode == 0, approved.stdout + approved.stderr
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,7 @@ def sentinels() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pair(ledger: str) -> None:
+def pair(ledger: str, signing_keys: Keys) -> None:
     """staging applied and gated, prod planned, approved and applied from it (the real path).
     Prod starts from fresh hosts: only an apply that changes something runs the gate, and only
     a gated apply records the reading --since-last-apply compares with."""
@@ -67,9 +73,9 @@ def pair(ledger: str) -> None:
     assert staged.returncode == 0, staged.stdout + staged.stderr
     gated = provision("gate", "staging", ledger=ledger)
     assert gated.returncode == 0, gated.stdout + gated.stderr
-    plan_id = plan(ledger)
-    assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
-    applied = provision("prod", identity="alice", ledger=ledger)
+    plan_id = plan(ledger, signing_keys)
+    approve(plan_id, ledger, signing_keys)
+    applied = provision("prod", ledger=ledger, extra_env=signing_keys.env("alice"))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     # the apply's gate passed, so its reading is the one --since-last-apply compares with
     assert Asked(ledger).entries(kind="fingerprint", env="prod")
@@ -222,11 +228,11 @@ def test_no_secret_appears_anywhere(
 
 
 def test_a_plan_of_prod_carries_them_and_its_apply_is_refused_until_accepted(
-    changed: None, ledger: str
+    changed: None, ledger: str, signing_keys: Keys
 ) -> None:
-    plan_id = plan(ledger)
-    assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
-    refused = provision("prod", identity="alice", ledger=ledger)
+    plan_id = plan(ledger, signing_keys)
+    approve(plan_id, ledger, signing_keys)
+    refused = provision("prod", ledger=ledger, extra_env=signing_keys.env("alice"))
     assert refused.returncode == EXIT_REFUSED, refused.stdout + refused.stderr
     # prod-app-1 (extra package, port) and prod-db-1 (user, setting) are hosts the plan
     # does not change: their differences block
@@ -236,8 +242,8 @@ def test_a_plan_of_prod_carries_them_and_its_apply_is_refused_until_accepted(
         "prod",
         "--accept-live-differences",
         "incident 42: kept for forensics",
-        identity="alice",
         ledger=ledger,
+        extra_env=signing_keys.env("alice"),
     )
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     overrides = Asked(ledger).entries(kind="live-parity-accepted", env="prod")

@@ -13,6 +13,7 @@ from typing import Any
 import hostrun
 import pytest
 from hostrun import Asked, sqlite_url
+from signing import Keys
 
 from provisioner import paths
 
@@ -40,10 +41,16 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     assert hostrun.provision("inventory").returncode == 0  # back to the committed inventories
 
 
-def provision(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """provision.py with the unpromoted source, unless the test names its own."""
+def provision(
+    *args: str, signer: tuple[Keys, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """provision.py with the unpromoted source, unless the test names its own; `signer`: sign
+    as that person (their throwaway key, tests/signing.py)."""
     if "--source" not in args:
         args = (*args, "--source", str(UNPROMOTED["path"]))
+    if signer is not None:
+        keys, who = signer
+        kwargs["extra_env"] = {**kwargs.get("extra_env", {}), **keys.env(who)}
     return hostrun.provision(*args, **kwargs)
 
 
@@ -53,27 +60,49 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def plan_id(ledger: str) -> str:
-    return hostrun.planned_id(provision("plan", "prod", identity="alice", ledger=ledger))
+def plan_id(ledger: str, signing_keys: Keys) -> str:
+    planned = provision("plan", "prod", signer=(signing_keys, "alice"), ledger=ledger)
+    return hostrun.planned_id(planned)
 
 
-def test_prod_without_approval_is_refused_before_any_host_is_touched(ledger: str) -> None:
-    result = provision("prod", identity="alice", ledger=ledger)
+def test_prod_without_a_signing_key_is_refused_before_anything_is_recorded(ledger: str) -> None:
+    """$PROVISION_IDENTITY alone names nobody: without a key the apply stops with exit 2."""
+    result = provision(
+        "prod", identity="alice", ledger=ledger, extra_env={"PROVISION_SIGNING_KEY": "/nonexistent"}
+    )
+    assert result.returncode == 2, result.stderr
+    assert "signing key /nonexistent is not a file" in result.stderr
+    assert Asked(ledger).runs(env="prod") == []
+
+
+def test_prod_without_approval_is_refused_before_any_host_is_touched(
+    ledger: str, signing_keys: Keys
+) -> None:
+    result = provision("prod", signer=(signing_keys, "alice"), ledger=ledger)
     assert result.returncode == EXIT_REFUSED
     assert "needs an approved plan" in result.stderr
     assert "creating" not in result.stdout
     assert Asked(ledger).runs(env="prod")[0].status == "refused"
 
 
-def test_self_approval_is_refused(ledger: str, plan_id: str) -> None:
-    assert provision("approve", "prod", plan_id, identity="alice", ledger=ledger).returncode == 0
-    result = provision("prod", identity="alice", ledger=ledger)
+def test_self_approval_is_refused(ledger: str, plan_id: str, signing_keys: Keys) -> None:
+    # The planner approving their own plan: refused when they try.
+    own = provision("approve", "prod", plan_id, signer=(signing_keys, "alice"), ledger=ledger)
+    assert own.returncode == EXIT_REFUSED, own.stderr
+    assert "self-approval" in own.stderr
+    # The approver applying what they approved: refused at the apply.
+    approved = provision("approve", "prod", plan_id, signer=(signing_keys, "bob"), ledger=ledger)
+    assert approved.returncode == 0, approved.stderr
+    result = provision("prod", signer=(signing_keys, "bob"), ledger=ledger)
     assert result.returncode == EXIT_REFUSED
     assert "self-approval" in result.stderr
 
 
-def test_expired_approval_is_refused(ledger: str, plan_id: str, tmp_path: Path) -> None:
-    assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
+def test_expired_approval_is_refused(
+    ledger: str, plan_id: str, tmp_path: Path, signing_keys: Keys
+) -> None:
+    approved = provision("approve", "prod", plan_id, signer=(signing_keys, "bob"), ledger=ledger)
+    assert approved.returncode == 0, approved.stderr
     impatient = tmp_path / "environments.yml"
     impatient.write_text(
         unpromoted(paths.DEFAULT_SOURCE.read_text()).replace(
@@ -81,7 +110,9 @@ def test_expired_approval_is_refused(ledger: str, plan_id: str, tmp_path: Path) 
         )
     )
     try:
-        result = provision("prod", "--source", str(impatient), identity="alice", ledger=ledger)
+        result = provision(
+            "prod", "--source", str(impatient), signer=(signing_keys, "alice"), ledger=ledger
+        )
     finally:
         assert provision("inventory").returncode == 0  # back to the committed inventories
     assert result.returncode == EXIT_REFUSED
@@ -98,23 +129,41 @@ def roles_changed() -> Iterator[None]:
 
 
 def test_a_change_to_the_roles_since_the_plan_is_refused(
-    ledger: str, plan_id: str, roles_changed: None
+    ledger: str, plan_id: str, roles_changed: None, signing_keys: Keys
 ) -> None:
-    assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
-    result = provision("prod", identity="alice", ledger=ledger)
+    approved = provision("approve", "prod", plan_id, signer=(signing_keys, "bob"), ledger=ledger)
+    assert approved.returncode == 0, approved.stderr
+    result = provision("prod", signer=(signing_keys, "alice"), ledger=ledger)
     assert result.returncode == EXIT_REFUSED
     assert "is stale" in result.stderr
     assert "the roles, playbooks or shared values" in result.stderr
 
 
-def test_a_valid_approval_from_someone_else_applies(ledger: str, plan_id: str) -> None:
-    assert provision("approve", "prod", plan_id, identity="bob", ledger=ledger).returncode == 0
-    result = provision("prod", identity="alice", ledger=ledger)
+def test_a_valid_approval_from_someone_else_applies(
+    ledger: str, plan_id: str, signing_keys: Keys
+) -> None:
+    approved = provision(
+        "approve",
+        "prod",
+        plan_id,
+        "--reason",
+        "diff read",
+        signer=(signing_keys, "bob"),
+        ledger=ledger,
+    )
+    assert approved.returncode == 0, approved.stderr
+    result = provision("prod", signer=(signing_keys, "alice"), ledger=ledger)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"plan {plan_id}, approved by bob" in result.stdout
     runs = Asked(ledger).runs(env="prod")
     assert (runs[0].kind, runs[0].status, runs[0].identity) == ("apply", "successful", "alice")
-    again = provision("prod", identity="alice", ledger=ledger)
+    again = provision("prod", signer=(signing_keys, "alice"), ledger=ledger)
     assert again.returncode == EXIT_REFUSED
     assert "already applied" in again.stderr
     assert Asked(ledger).verify() == []
+    # Every command signed the ledger's head with its writer's key (listed for the ledger).
+    verified = hostrun.provision(
+        "history", "--verify", "--strict", ledger=ledger, extra_env=signing_keys.env("alice")
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "signed head:" in verified.stdout

@@ -52,7 +52,11 @@ STAGE_COMMANDS = {
     "plan-prod": ["plan prod"],
     "approve-prod": ["approve prod {plan_id}"],
     "promote-prod": ["promote staging prod"],
-    "report": ["report --out .state/report", "report --out .state/report --check"],
+    "report": [
+        "report --out .state/report",
+        "report --out .state/report --check",
+        "history --verify",
+    ],
 }
 LEDGER_URL_EXPR = "${{ secrets.PROVISION_LEDGER_URL }}"
 ONLY_MAIN_PUSH = ("github.event_name == 'push'", "github.ref == 'refs/heads/main'")
@@ -374,6 +378,10 @@ SCRIPT_INPUTS = {
     "GITHUB_OUTPUT",
     "PROVISION_IDENTITY",
     "PROVISION_LEDGER_URL",
+    "PROVISION_SIGNING_KEY",
+    "PROVISION_ALLOWED_SIGNERS",
+    "APPROVER_SIGNING_KEY",
+    "APPROVE_REASON",
 }
 
 
@@ -434,6 +442,7 @@ def test_approve_prod_without_plan_id_or_approver_exits_2(safe_env: dict[str, st
     assert result.returncode == 2, result
     assert "approve-prod needs PLAN_ID" in result.stderr
     assert "approve-prod needs APPROVER" in result.stderr
+    assert "approve-prod needs APPROVER_SIGNING_KEY" in result.stderr
 
     result = run_script(PIPELINE, "approve-prod", env=safe_env | {"PLAN_ID": "61a9e3fd4657"})
     assert result.returncode == 2, result
@@ -445,8 +454,8 @@ def test_approve_prod_without_plan_id_or_approver_exits_2(safe_env: dict[str, st
 STUB_PYTHON = """#!/usr/bin/env bash
 if [ "$1" = -c ]; then exec {real} "$@"; fi  # the script's own JSON reading
 shift  # provision.py
-printf '%s|%s|%s|%s\\n' "$*" "${{PROVISION_IDENTITY:-}}" "$CONTAINERS_CONF" "$ANSIBLE_CONFIG" \\
-  >>"$STUB_LOG"
+printf '%s|%s|%s|%s|%s\\n' "$*" "${{PROVISION_IDENTITY:-}}" "$CONTAINERS_CONF" "$ANSIBLE_CONFIG" \\
+  "${{PROVISION_SIGNING_KEY:-}}" >>"$STUB_LOG"
 if [ "$*" = "plan prod" ]; then
   mkdir -p .state/runs/prod
   printf '%s' "$STUB_PLAN_JSON" >.state/runs/prod/last-plan.json
@@ -484,11 +493,16 @@ class StubRepo:
         rows = [line.split("|") for line in self.log.read_text(encoding="utf-8").splitlines()]
         for row in rows:
             if not row[0].startswith("make "):
-                assert row[2:] == [
+                assert row[2:4] == [
                     str(self.root / "hosts" / "containers.conf"),
                     str(self.root / "ansible.cfg"),
                 ]
         return [(row[0], row[1]) for row in rows]
+
+    def keys(self) -> list[str]:
+        """The signing key (PROVISION_SIGNING_KEY) of every provision.py call, in order."""
+        rows = [line.split("|") for line in self.log.read_text(encoding="utf-8").splitlines()]
+        return [row[4] for row in rows if not row[0].startswith("make ")]
 
 
 @pytest.fixture
@@ -517,7 +531,7 @@ def test_local_runs_the_deploy_stages_as_two_identities(stub: StubRepo) -> None:
 def test_local_keeps_identities_given_by_the_caller(stub: StubRepo) -> None:
     result = stub.run("local", PROVISION_IDENTITY="alice", APPROVER="bob")
     assert result.returncode == 0, result.stderr
-    assert [who for _, who in stub.calls()] == ["alice", "alice", "alice", "bob", *["alice"] * 3]
+    assert [who for _, who in stub.calls()] == ["alice", "alice", "alice", "bob", *["alice"] * 4]
 
 
 def test_check_stage(stub: StubRepo) -> None:
@@ -555,9 +569,31 @@ def test_plan_prod_refuses_a_bad_plan_file(
 
 
 def test_approve_prod_runs_as_the_approver(stub: StubRepo) -> None:
-    result = stub.run("approve-prod", PLAN_ID="61a9e3fd4657", APPROVER="github:bob")
+    key = str(stub.root / "bob.key")
+    result = stub.run(
+        "approve-prod", PLAN_ID="61a9e3fd4657", APPROVER="github:bob", APPROVER_SIGNING_KEY=key
+    )
     assert result.returncode == 0, result.stderr
     assert stub.calls() == [("approve prod 61a9e3fd4657", "github:bob")]
+    assert stub.keys() == [key]  # signed with the approver's key, whatever else is set
+
+
+def test_local_signs_with_throwaway_keys_of_two_people(stub: StubRepo) -> None:
+    result = stub.run("local")
+    assert result.returncode == 0, result.stderr
+    rehearsal = stub.root / ".state" / "rehearsal"
+    pipeline, approver = str(rehearsal / "ci-pipeline"), str(rehearsal / "ci-approver")
+    sequence = script_array("LOCAL_SEQUENCE")
+    assert stub.keys() == [
+        approver if stage == "approve-prod" else pipeline
+        for stage in sequence
+        for _ in STAGE_COMMANDS[stage]
+    ]
+    listed = (rehearsal / "allowed_signers").read_text().splitlines()
+    assert [line.split()[0] for line in listed] == ["ci-pipeline", "ci-approver"]
+    for line, who in zip(listed, ("ci-pipeline", "ci-approver"), strict=True):
+        assert line.endswith((rehearsal / f"{who}.pub").read_text().strip())
+    assert (rehearsal / "ci-pipeline").stat().st_mode & 0o077 == 0
 
 
 def test_a_failed_stage_stops_the_pipeline_with_its_exit_code(stub: StubRepo) -> None:

@@ -15,10 +15,16 @@ from rich.console import Console
 from rich.text import Text
 
 from provisioner import paths
-from provisioner.cli import commands
+from provisioner.cli import commands, trusted
 from provisioner.cli.arguments import build_parser, with_default_command
 from provisioner.deploy.observer import printable
-from provisioner.errors import EXIT_INPUT, EXIT_INTERRUPTED, ProvisionerError
+from provisioner.errors import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    InputError,
+    LedgerError,
+    ProvisionerError,
+)
 
 
 def _tools_on_path() -> None:
@@ -41,13 +47,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One error is one line, however long: never wrapped, so file:line: stays greppable.
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        return commands.run(args, console)
-    except ProvisionerError as exc:
+        code = commands.run(args, console)
+    except (LedgerError, InputError) as exc:  # nothing was written: no checkpoint to sign
         errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
         return exc.exit_code
+    except ProvisionerError as exc:
+        errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
+        code = exc.exit_code  # a refused run was recorded too: its head is signed below
     except paths.UnsafePathError as exc:  # raised below the errors layer: a setup to fix
         errors.print(Text.assemble(("error: ", "bold red"), printable(exc)))
         return EXIT_INPUT
     except KeyboardInterrupt:
         errors.print(Text("interrupted", style="bold red"))
         return EXIT_INTERRUPTED
+    # On stdout: stderr holds the one error line of a refusal.
+    trusted.sign_ledger_head(args, console)
+    return code

@@ -57,7 +57,8 @@ examples:
                                        run Ansible on an execution node (ansible-runner worker)
   provision.py staging --executors ssh://root@198.18.2.250,ssh://root@198.18.2.249
                                        split the hosts over two nodes, one result
-  provision.py history --verify        check the run ledger's hash chain
+  provision.py history --verify        check the run ledger's hash chain and signatures
+  provision.py history --export        the ledger as JSON Lines, for a SIEM
   provision.py report                  write the web report to .state/report/ (open index.html)
   provision.py serve --port 8080       the same pages on http://127.0.0.1:8080/, kept current
   provision.py executors staging       start and set up 2 local execution nodes for staging
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=paths.DEFAULT_SOURCE,
         metavar="PATH",
         help="source of truth to read (default: environments.yml)",
+    )
+    common.add_argument(
+        "--key",
+        type=Path,
+        metavar="PATH",
+        help="SSH key to sign with: a private key, or a public key whose private half is in "
+        "ssh-agent (default: $PROVISION_SIGNING_KEY, else ~/.ssh/id_ed25519)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -163,16 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("env")
     approve.add_argument("plan_id", metavar="PLAN_ID")
-    history = sub.add_parser("history", help=COMMANDS["history"], description=COMMANDS["history"])
-    history.add_argument("env", nargs="?", help="only this environment")
-    history.add_argument(
-        "--verify",
-        action="store_true",
-        help="check the hash chain: exit 1 and name every edited or deleted row",
+    approve.add_argument(
+        "--reason", default="", metavar="TEXT", help="why (signed with the approval, shown with it)"
     )
-    history.add_argument(
-        "--limit", type=_count(1, 10_000), default=50, help="how many runs (default 50)"
-    )
+    _add_history_command(sub)
     show = sub.add_parser("show", help=COMMANDS["show"], description=COMMANDS["show"])
     show.add_argument("run_id", metavar="RUN_ID")
 
@@ -211,6 +213,33 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "--port", type=int, default=8080, metavar="N", help="port on 127.0.0.1 (default 8080)"
     )
     _add_out(serve, "where the served site is written (default: .state/report/)")
+
+
+def _add_history_command(sub: Any) -> None:
+    history = sub.add_parser("history", help=COMMANDS["history"], description=COMMANDS["history"])
+    history.add_argument("env", nargs="?", help="only this environment")
+    history.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the hash chain, the signed checkpoints and the witness in .state: exit 1 "
+        "and name every edited, deleted or re-chained entry",
+    )
+    history.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --verify: entries after the last signed checkpoint fail it too",
+    )
+    history.add_argument(
+        "--export",
+        action="store_true",
+        help="write every entry as JSON Lines (for a SIEM), with its checkpoint if signed there",
+    )
+    history.add_argument(
+        "--out", type=Path, metavar="FILE", help="with --export: write here (default: stdout)"
+    )
+    history.add_argument(
+        "--limit", type=_count(1, 10_000), default=50, help="how many runs (default 50)"
+    )
 
 
 def _add_out(parser: argparse.ArgumentParser, what: str) -> None:

@@ -14,22 +14,21 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner import paths
+from provisioner.cli import trusted
 from provisioner.cli.observer import ConsoleObserver
 from provisioner.cli.progress import LiveProgress
 from provisioner.cli.tables import (
     code_changes,
     diff_table,
     fingerprint_table,
-    history_table,
     live_report,
     run_detail,
     summary_table,
 )
-from provisioner.deploy import approval, workflow
+from provisioner.deploy import workflow
 from provisioner.deploy.observer import escaped, printable
 from provisioner.errors import EXIT_FAILED, EXIT_OK, InputError
 from provisioner.hosts import execnodes, localhosts, pkgcache
-from provisioner.ledger.identity import current_identity
 from provisioner.ledger.ledger import open_ledger
 from provisioner.live import compare, hostprint, record
 from provisioner.report import build, commits, render, serve
@@ -81,6 +80,7 @@ def _request(args: argparse.Namespace) -> workflow.DeployRequest:
         verbosity=getattr(args, "verbose", 0),
         executors=getattr(args, "executors", None),
         accept_live_differences=getattr(args, "accept_live_differences", None),
+        key=getattr(args, "key", None),
     )
 
 
@@ -110,43 +110,6 @@ def cmd_promote(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     return workflow.run_verify(_request(args), ConsoleObserver(console), junit_xml=args.junit_xml)
-
-
-def cmd_approve(args: argparse.Namespace, console: Console) -> int:
-    loaded = load_source(args.source)
-    loaded.environment(args.env)
-    ledger = open_ledger()
-    plans = ledger.entries(kind=approval.PLAN, env=args.env, run_id=args.plan_id)
-    if not plans:
-        raise InputError(f"no plan {args.plan_id!r} for {args.env} in the ledger")
-    approver = current_identity()
-    entry = ledger.append(
-        approval.APPROVAL,
-        args.env,
-        {"plan_id": args.plan_id, "approver": approver, "planner": plans[-1].payload["planner"]},
-    )
-    console.print(
-        f"{args.env}: plan {escaped(args.plan_id)} approved by {escaped(approver)} "
-        f"(entry {entry.id})"
-    )
-    return EXIT_OK
-
-
-def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    ledger = open_ledger()
-    if args.verify:
-        problems = ledger.verify()
-        for problem in problems:
-            console.print(Text(printable(problem), style="red"))
-        if problems:
-            console.print(f"[red]ledger {escaped(ledger.where)}: {len(problems)} problem(s)[/]")
-            return EXIT_FAILED
-        console.print(
-            f"[green]ledger {escaped(ledger.where)}: intact[/], {ledger.head().count} entries"
-        )
-        return EXIT_OK
-    console.print(history_table(ledger.runs(env=args.env, limit=args.limit)))
-    return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
@@ -418,8 +381,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "gate": cmd_gate,
     "rollback": cmd_rollback,
     "promote": cmd_promote,
-    "approve": cmd_approve,
-    "history": cmd_history,
+    "approve": trusted.cmd_approve,
+    "history": trusted.cmd_history,
     "show": cmd_show,
     "fingerprint": cmd_fingerprint,
     "trust": cmd_trust,

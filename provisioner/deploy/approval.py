@@ -1,19 +1,22 @@
 """The approval gate before an environment marked `approval_required` (prod) is changed.
 
 An apply goes ahead only with an approval that
-  - exists, for a plan of this environment,
-  - was given by someone other than the person applying,
+  - exists, for a plan of this environment, and its signature verified (trust/approvals.py
+    checks it and passes its signed approver and time in; `rejected` names those that failed),
+  - was given by someone other than the person applying (principals compared as people are:
+    case and look-alike characters do not make two),
   - is younger than the environment's approval_max_age_hours,
   - is for a plan whose bundle (commit, inventory, roles) is exactly what would run now,
   - has not been used by an earlier successful apply.
 The newest approval decides, except that one for a plan that can no longer run (stale, or
-already applied) is passed over: approving an old plan does not hide a valid approval given
-before. When every approval is passed over, the newest one's reason is given. Pure: the caller
-passes the ledger entries in.
+already applied), or whose signature does not verify, is passed over: approving an old plan
+(or forging an approval) does not hide a valid approval given before. When every approval is
+passed over, the newest one's reason is given. Pure: the caller passes the ledger entries in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 from provisioner.errors import ApprovalError
 from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
+from provisioner.trust.principals import same
 
 PLAN = "plan"  # ledger entry kinds
 APPROVAL = "approval"
@@ -32,6 +36,7 @@ class Granted:
     plan_id: str
     approver: str
     plan: dict[str, Any]  # the plan's ledger entry, as the approver saw it
+    reason: str = ""  # the approver's, as signed
 
 
 def check(
@@ -44,7 +49,9 @@ def check(
     approvals: list[Entry],
     plans: dict[str, Entry],
     applied_plans: set[str],
+    rejected: Mapping[int, str] | None = None,
 ) -> Granted:
+    rejected = rejected or {}
     if not approvals:
         raise ApprovalError(
             f"{env} needs an approved plan: run `provision.py plan {env}`, then someone else "
@@ -52,11 +59,18 @@ def check(
         )
     rules = (env, applier, now, max_age, bundle, plans, applied_plans)
     for approval in reversed(approvals):
-        if not _plan_gone(approval, plans, bundle, applied_plans):
+        # A forged approval (its signature fails) must not hide a real one given before it.
+        if approval.id not in rejected and not _plan_gone(approval, plans, bundle, applied_plans):
             return _valid(approval, *rules)  # the newest approval of a plan that can run decides
-    # Every approval is of a plan that can no longer run: the newest one's reason (the one the
-    # person just gave), by the rules in their usual order.
-    return _valid(approvals[-1], *rules)
+    # Every approval is of a plan that can no longer run, or forged: the newest one's reason
+    # (the one the person just gave), by the rules in their usual order.
+    newest = approvals[-1]
+    if newest.id in rejected:
+        raise ApprovalError(
+            f"{env}: approval {newest.id} of plan {newest.payload.get('plan_id')} is refused: "
+            f"{rejected[newest.id]}"
+        )
+    return _valid(newest, *rules)
 
 
 def _plan_gone(
@@ -89,7 +103,7 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
         raise ApprovalError(
             f"{env}: approval {approval.id} names plan {plan_id}, not in the ledger"
         )
-    if approver == applier:
+    if same(approver, applier):
         raise ApprovalError(
             f"{env}: plan {plan_id} was approved by {approver}, who is applying it; "
             "an approval must come from someone else (self-approval)"
@@ -111,7 +125,8 @@ def _valid(  # noqa: PLR0917 - private; the rules' inputs, in the order check() 
         )
     if plan_id in applied_plans:
         raise ApprovalError(f"{env}: plan {plan_id} was already applied; plan and approve again")
-    return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload))
+    reason = str(approval.payload.get("reason", ""))
+    return Granted(plan_id=plan_id, approver=approver, plan=dict(plan.payload), reason=reason)
 
 
 def planned_bundle(plan: Entry) -> Bundle:

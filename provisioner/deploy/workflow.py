@@ -45,9 +45,15 @@ from provisioner.source.bundle import Bundle
 from provisioner.source.bundle import current as bundle_of
 from provisioner.source.executor import Executor, parse_executor
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, load_source
+from provisioner.trust import approvals as trust_approvals
+from provisioner.trust import binding, statements
+from provisioner.trust.signers import APPLY, namespace, signing_key
+from provisioner.trust.signers import PLAN as PLAN_ACTION
+from provisioner.trust.signers import for_env as signers_for
 
 LOCAL = "local"  # --executor local: run here even when the source names executors
 RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+APPLY_SIGNED = "apply-signed"  # the applier's signed statement of an approval_required apply
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class DeployRequest:
     executors: str | None = None  # execution node URLs, comma-separated; LOCAL; None: the source's
     # Apply although the approved plan found unexplained live differences (recorded, with why).
     accept_live_differences: str | None = None
+    key: Path | None = None  # the signing key (trust/signers.py); None: the default one
 
     def full_apply(self) -> DeployRequest:
         """Exactly a full apply: no dry run, no narrowing (what a promotion runs)."""
@@ -82,9 +89,15 @@ class Context:
     bundle: Bundle
     promotable: dict[str, str]  # what promotion compares: commit, roles hash, app release
 
-    def recorded(self, kind: str, env: str, *, lock: bool) -> Recorded:
+    def recorded(self, kind: str, env: str, *, lock: bool, identity: str | None = None) -> Recorded:
         return Recorded(
-            self.ledger, kind, env, self.bundle, lock=lock, extra={"promotable": self.promotable}
+            self.ledger,
+            kind,
+            env,
+            self.bundle,
+            lock=lock,
+            extra={"promotable": self.promotable},
+            identity=identity,
         )
 
 
@@ -200,14 +213,20 @@ def apply(request: DeployRequest, observer: Observer) -> int:
         outcome = Outcome(request.env, run.run_id, verb=WOULD_CHANGE, deploy=False)
         _said(observer, outcome.played(result, canceled=_canceled(run)))
         return outcome.code
-    with ctx.recorded("apply", request.env, lock=True) as run:
+    signer = _signer(request, ctx, APPLY, observer) if ctx.env.approval_required else None
+    identity = signer.principal if signer is not None else None
+    with ctx.recorded("apply", request.env, lock=True, identity=identity) as run:
         _promotion_gate(request.env, ctx, observer)
         granted = None
-        if ctx.env.approval_required:
-            granted = _approval_gate(request.env, ctx, run.identity)
+        if signer is not None:
+            # The applier proves who they are by signing this run: the gate compares principals.
+            fields = trust_approvals.apply_fields(request.env, run.run_id, ctx.bundle.as_dict())
+            run.attach(APPLY_SIGNED, signer.sign(fields))
+            granted = _approval_gate(request.env, ctx, signer.principal)
             run.plan_id = granted.plan_id
+            why = f": {escaped(granted.reason)}" if granted.reason else ""
             observer.say(
-                f"• plan {escaped(granted.plan_id)}, approved by {escaped(granted.approver)}"
+                f"• plan {escaped(granted.plan_id)}, approved by {escaped(granted.approver)}{why}"
             )
             accepted = live_gate.check(request.env, granted.plan, request.accept_live_differences)
             if accepted:
@@ -422,35 +441,71 @@ def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
     )
 
 
+def _signer(
+    request: DeployRequest, ctx: Context, action: str, observer: Observer
+) -> statements.Signer:
+    """Who signs this run of an approval_required environment: their key, the principal the
+    signers file gives it, through the ledger the source names (checked first)."""
+    note = binding.check(request.env, ctx.env, ctx.ledger.name)
+    if note:
+        observer.note(note)
+    signers = signers_for(request.env, ctx.env)
+    signer = statements.signer(signing_key(request.key), signers, namespace(action, request.env))
+    observer.say(f"• signed by {escaped(signer.principal)} (signers: {escaped(str(signers))})")
+    return signer
+
+
 def _approval_gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
-    entries = ctx.ledger.entries(env=env_name)
+    return approval_gate(env_name, ctx.env, ctx.ledger, ctx.bundle, applier)
+
+
+def approval_gate(
+    env_name: str, env: Environment, ledger: Ledger, bundle: Bundle, applier: str
+) -> approval.Granted:
+    """The gate over the ledger's approvals of `env_name`, each verified against the signers
+    file first (`applier`: the principal the applier's key proved)."""
+    entries = ledger.entries(env=env_name)
+    plans = {str(e.run_id): e for e in entries if e.kind == approval.PLAN}
+    verified = trust_approvals.verify(
+        env_name,
+        [e for e in entries if e.kind == approval.APPROVAL],
+        plans,
+        signers_for(env_name, env),
+    )
     return approval.check(
         env_name,
         applier=applier,
         now=datetime.now(UTC),
-        max_age=timedelta(hours=ctx.env.approval_max_age_hours),
-        bundle=ctx.bundle,
-        approvals=[e for e in entries if e.kind == approval.APPROVAL],
-        plans={str(e.run_id): e for e in entries if e.kind == approval.PLAN},
+        max_age=timedelta(hours=env.approval_max_age_hours),
+        bundle=bundle,
+        approvals=verified.approvals,
+        plans=plans,
         applied_plans={
             str(e.payload["plan_id"]) for e in entries if e.kind == approval.PLAN_APPLIED
         },
+        rejected=verified.rejected,
     )
 
 
 def plan(request: DeployRequest, observer: Observer) -> int:
     """Check mode with diffs, saved as a plan that can be approved."""
     ctx = prepare(request, observer)
-    with ctx.recorded("plan", request.env, lock=False) as run:
+    # Signed before it runs, so a missing or unlisted key stops it with nothing started.
+    signer = _signer(request, ctx, PLAN_ACTION, observer) if ctx.env.approval_required else None
+    identity = signer.principal if signer is not None else None
+    with ctx.recorded("plan", request.env, lock=False, identity=identity) as run:
         result = run_site(request, observer, ctx, run, check=True, start_hosts=True)
         run.finish(result)
         if result.succeeded:
-            planned = {
+            planned: dict[str, Any] = {
                 "plan_id": run.run_id,
                 "planner": run.identity,
                 "bundle": ctx.bundle.as_dict(),
                 "changes": [c.as_dict() for c in result.changes],
             }
+            if signer is not None:  # the planner, proved: approve refuses them as approver
+                fields = trust_approvals.plan_fields(request.env, run.run_id, planned["bundle"])
+                planned |= signer.sign(fields)
             if ctx.env.promoted_from is not None:
                 planned[live_gate.PLAN_KEY] = _live_parity(ctx, request.env, result, observer)
             run.attach(approval.PLAN, planned)

@@ -1,5 +1,8 @@
 """Who is running the tool, as the run ledger and the environment locks record it.
 
+Names only: nothing here is proved. Plans, approvals and applies of an approval_required
+environment are recorded under the principal the signer's SSH key proves instead (trust/).
+
 In this order, the first that gives a non-empty answer:
   1. $PROVISION_IDENTITY (CI and shared service accounts set it to name the real person or job)
   2. `git config user.email`, read in the repository (what the commits are signed with)

@@ -106,6 +106,14 @@ def open_store(url: str | None) -> Store:
     return store
 
 
+def open_store_name(url: str) -> str:
+    """The name a store opened at `url` would have (Store.name), without opening it."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        return f"sqlite:///{_sqlite_path(url).resolve()}"
+    return display_url(url)
+
+
 def _sqlite_path(url: str) -> Path:
     """sqlite:///abs/path (as file URLs are written) or sqlite:relative/path."""
     rest = url[len("sqlite:") :]
@@ -146,6 +154,11 @@ class Ledger:
     def where(self) -> str:
         return self._store.where
 
+    @property
+    def name(self) -> str:
+        """Its URL without a password (store.py)."""
+        return self._store.name
+
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """More values to redact from now on (a vault is often opened after the ledger)."""
         self._secrets.update(secrets)
@@ -179,6 +192,36 @@ class Ledger:
             rows = [Row(*row) for row in tx.rows(sql)]
             head = tx.rows("SELECT count, hash FROM ledger_head")
         return check_chain(rows, Head(*head[0]) if head else None)
+
+    def chain(self) -> tuple[list[Row], Head | None]:
+        """Every entry as stored, oldest first, and the head row (None if deleted), read in one
+        transaction: what checkpoints are checked against."""
+        with self._store.read() as tx:
+            sql = f"SELECT {_COLUMNS} FROM ledger_entries ORDER BY id"  # noqa: S608 - no input
+            rows = [Row(*row) for row in tx.rows(sql)]
+            head = tx.rows("SELECT count, hash FROM ledger_head")
+        return rows, Head(*head[0]) if head else None
+
+    def checkpoints(self) -> list[tuple[int, str, str, str]]:
+        """(count, hash, statement, signature) of every signed checkpoint, oldest first."""
+        with self._store.read() as tx:
+            found = tx.rows(
+                "SELECT count, hash, statement, signature FROM ledger_checkpoints ORDER BY count"
+            )
+        return [(int(c), str(h), str(st), str(sig)) for c, h, st, sig in found]
+
+    def add_checkpoint(self, count: int, hash: str, statement: str, signature: str) -> None:
+        """Keep a signed checkpoint (one per count: a second for the same count is dropped)."""
+        with self._store.write() as tx:
+            if not tx.rows("SELECT 1 FROM ledger_checkpoints WHERE count = ?", count):
+                tx.change(
+                    "INSERT INTO ledger_checkpoints (count, hash, statement, signature) "
+                    "VALUES (?, ?, ?, ?)",
+                    count,
+                    hash,
+                    statement,
+                    signature,
+                )
 
     def head(self) -> Head:
         with self._store.read() as tx:

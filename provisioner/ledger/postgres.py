@@ -50,6 +50,7 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         self._url = url
         self.where = display_url(url)
+        self.name = self.where
         self.secrets = _url_secrets(url)
         self._conn = self._connect()
 

@@ -36,6 +36,7 @@ class Recorded:
         lock: bool,
         plan_id: str | None = None,
         extra: dict[str, Any] | None = None,
+        identity: str | None = None,
     ) -> None:
         self.ledger = ledger
         self.kind = kind
@@ -44,7 +45,9 @@ class Recorded:
         self.take_lock = lock
         self.plan_id = plan_id
         self.extra = extra or {}
-        self.identity = current_identity()
+        # A signed run (approval_required) names the principal its key proved; others, the
+        # identity the environment says (identity.py).
+        self.identity = identity or current_identity()
         self.run_id = ""
         self.lock: Lock | None = None
         self.signal: int | None = None  # the signal that asked us to stop

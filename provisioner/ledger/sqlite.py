@@ -58,6 +58,7 @@ class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = paths.display(path)
+        self.name = f"sqlite:///{path.resolve()}"
         try:
             _create_private(path)
             # isolation_level=None: we issue BEGIN ourselves, so writers can BEGIN IMMEDIATE

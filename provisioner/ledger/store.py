@@ -7,6 +7,8 @@ Three tables, the same in SQLite and in PostgreSQL:
                   transaction as every append, so deleting the newest entries shows too.
   ledger_locks    one row per environment being changed: who, on which host and pid, since
                   when, and a heartbeat. Not part of the chain: the heartbeat changes all the time.
+  ledger_checkpoints  signed statements of the head (count, hash), one per count: what a
+                  forger without a listed key cannot make again (checkpoints.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ SCHEMA = (
         run_id TEXT NOT NULL,
         since TEXT NOT NULL,
         heartbeat TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+        count INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        signature TEXT NOT NULL)""",
 )
 # The head starts as the empty chain, once: a head deleted later must not be silently remade.
 SEED_HEAD = """INSERT INTO ledger_head (one, count, hash) SELECT 1, 0, ?
@@ -119,6 +126,8 @@ class Store(ABC):
     """One connection to one ledger database."""
 
     where: str  # how messages name it: never with a password
+    name: str  # its URL without a password: what the source of truth names (ledger:) and
+    # what checkpoints and the witness are kept for
     secrets: frozenset[str] = frozenset()  # the connection's own, redacted from payloads too
 
     @abstractmethod

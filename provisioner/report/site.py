@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from provisioner import paths
 from provisioner.deploy import approval, gate, releases
-from provisioner.errors import Location
+from provisioner.errors import InputError, Location
 from provisioner.ledger.ledger import Ledger
 from provisioner.ledger.records import RUN_FINISHED, RUN_STARTED, Entry, LockInfo, RunSummary
 from provisioner.ledger.store import display_url
@@ -30,6 +30,8 @@ from provisioner.run.changes import Change
 from provisioner.run.status import Status
 from provisioner.source import bundle, parity
 from provisioner.source.model import LoadedSource
+from provisioner.trust import approvals as trust_approvals
+from provisioner.trust.signers import for_env as signers_for
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 RECENT = 50  # runs listed on an environment's page
@@ -129,12 +131,17 @@ class Run:
         return by_host(self.changes)
 
 
+REFUSED = "refused"  # an approval whose signature does not verify: the gate ignores it
+
+
 @dataclass(frozen=True)
 class Approval:
-    entry: Entry
-    approver: str
-    state: str  # approval.VALID, EXPIRED, STALE, APPLIED
+    entry: Entry  # as signed: its time is the signed statement's when the signature verified
+    approver: str  # the principal the signature proved (else what the row claims)
+    state: str  # approval.VALID, EXPIRED, STALE, APPLIED, or REFUSED
     why: str
+    reason: str = ""  # the approver's, signed with the approval
+    signature: str = ""  # "verified", or why not
 
 
 @dataclass(frozen=True)
@@ -457,7 +464,14 @@ def _plans(
             bundles[entry.env] = bundle.current(entry.env)
         max_age = timedelta(hours=env.approval_max_age_hours if env else 24.0)
         standing = []
-        for given in approvals.get(plan_id, []):
+        believed, rejected = _verified(loaded, entry.env, approvals.get(plan_id, []), entry)
+        for given in believed:
+            if given.id in rejected:
+                why = rejected[given.id]
+                standing.append(
+                    Approval(given, str(given.payload.get("approver", "")), REFUSED, why, "", why)
+                )
+                continue
             if entry.env in bundles:
                 state, why = approval.standing(
                     given,
@@ -469,7 +483,16 @@ def _plans(
                 )
             else:
                 state, why = approval.STALE, f"{entry.env} is not in the source of truth"
-            standing.append(Approval(given, str(given.payload.get("approver", "")), state, why))
+            standing.append(
+                Approval(
+                    given,
+                    str(given.payload.get("approver", "")),
+                    state,
+                    why,
+                    reason=str(given.payload.get("reason", "")),
+                    signature="verified",
+                )
+            )
         found.append(
             Plan(
                 plan_id=plan_id,
@@ -485,6 +508,22 @@ def _plans(
             )
         )
     return found
+
+
+def _verified(
+    loaded: LoadedSource, env_name: str, given: list[Entry], plan: Entry
+) -> tuple[list[Entry], dict[int, str]]:
+    """The approvals of one plan as the gate believes them (trust/approvals.py), and why each
+    of the others does not verify; never raises: the report shows what it could not check."""
+    env = loaded.source.environments.get(env_name)
+    if env is None:
+        return given, {e.id: f"{env_name} is not in the source of truth" for e in given}
+    try:
+        signers = signers_for(env_name, env)
+    except InputError as exc:  # the rehearsal signers file, for real servers
+        return given, {e.id: f"not verified: {exc}" for e in given}
+    verified = trust_approvals.verify(env_name, given, {str(plan.run_id): plan}, signers)
+    return verified.approvals, verified.rejected
 
 
 def _plan_state(

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -103,6 +104,27 @@ def _executor_url(value: str) -> str:
 ExecutorUrl = Annotated[str, AfterValidator(_executor_url)]
 
 
+def _ledger_url(value: str) -> str:
+    """The team's ledger for an environment: a URL without a password (the source is
+    committed; the password stays in $PROVISION_LEDGER_URL)."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        raise ValueError(f"{value!r} is not a URL") from None
+    if parts.scheme not in ("postgresql", "postgres", "sqlite"):
+        raise ValueError("a ledger is named as postgresql://USER@HOST:PORT/DB or sqlite:///PATH")
+    if password is not None or "password" in parse_qs(parts.query):
+        raise ValueError(
+            "name the ledger without its password: the source is committed; the password "
+            "stays in PROVISION_LEDGER_URL"
+        )
+    return value
+
+
+LedgerUrl = Annotated[str, StringConstraints(min_length=1), AfterValidator(_ledger_url)]
+
+
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -171,6 +193,9 @@ class Environment(_Strict):
     approval_required: bool = False
     # Strict: `yes` (1 h in YAML 1.1) and "24" are refused; at most 30 days.
     approval_max_age_hours: Annotated[float, Field(gt=0, le=720, allow_inf_nan=False)] = 24.0
+    # The team's ledger (its URL without the password): an apply of an approval_required
+    # environment refuses any other, so an approval in a private ledger counts for nothing.
+    ledger: LedgerUrl | None = None
     # Applies need the same bundle to have passed apply and gate there first (promotion.py).
     promoted_from: EnvName | None = None
     # Pre-flight minimums by group ("all" for every host); a host must meet those of all its
