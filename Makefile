@@ -44,7 +44,7 @@ unit: setup
 # (tests/lanes.py); HOST_WORKERS=0 runs them one after another.
 HOST_WORKERS ?= 2
 hosts: image
-	pytest -m hosts -n $(HOST_WORKERS) --dist loadgroup --durations=20
+	pytest -m hosts -n $(HOST_WORKERS) --dist loadscope --durations=20
 
 # Every scenario under molecule/ (default: the whole stack; one per role; execution_node).
 molecule: image

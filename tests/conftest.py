@@ -155,7 +155,15 @@ def visit(browser: Browser, tmp_path: Path) -> Iterator[Visit]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    lanes.assign(items)
+    for item in items:
+        lanes.check(item)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadscope`: the host tests' lanes are the scopes (tests/lanes.py)."""
+    if config.getvalue("dist") == "loadscope":
+        return lanes.LaneScheduling(config, log)
+    return None
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,6 +8,12 @@ is the same sequence on every run. While it runs it holds a lock on each environ
 a module that also reads an environment of the other lane (comparing qa with staging) waits
 until the module there that uses it is done, and that one's next module waits for it.
 
+How: `pytest -n 2 --dist loadscope` with LaneScheduling, xdist's scope scheduler whose scope
+is a module's lane instead of the module: each lane is one unit of work, run by one worker in
+order. (xdist's own `loadgroup` cannot do it here: it renames node ids through an attribute
+pytest 9 no longer reads.) The scheduler runs in the controller, which collects nothing, so it
+reads each module's marker from its source (`ast`), not by importing it.
+
 Why two lanes: a host test spends much of its time waiting on containers and SSH, so the
 controller's two cores were a third idle with one test at a time (vmstat over a CI run). The
 lanes are balanced by the measured time of their modules (`make hosts` prints the slowest);
@@ -16,13 +22,16 @@ move an environment to the other lane when one lane grows much longer than the o
 
 from __future__ import annotations
 
+import ast
 import fcntl
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 # The lane of each environment the host tests use (a module runs in its first one's lane).
 LANES = {
@@ -34,13 +43,15 @@ LANES = {
     "rel": "qa-and-the-rest",  # test_releases' own checkout: rel and relprod
     "relprod": "qa-and-the-rest",
 }
+MARKER = "hosts"
 
 
-def environments(item: pytest.Item) -> tuple[str, ...]:
-    """The environments a host test's module named on its `hosts` marker."""
-    marker = item.get_closest_marker("hosts")
-    assert marker is not None
-    named = tuple(str(arg) for arg in marker.args)
+def check(item: pytest.Item) -> None:
+    """A host test's module names its environments, first one a literal with a lane."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return
+    named = [str(arg) for arg in marker.args]
     if not named:
         raise pytest.UsageError(
             f"{item.nodeid}: name the environments the test uses: pytest.mark.hosts(ENV, ...)"
@@ -51,14 +62,55 @@ def environments(item: pytest.Item) -> tuple[str, ...]:
             f"{item.nodeid}: environment {unknown[0]} has no lane: add it to LANES in "
             "tests/lanes.py"
         )
-    return named
+    if lane_of_file(Path(str(item.path))) != LANES[named[0]]:
+        raise pytest.UsageError(
+            f"{item.nodeid}: write the first environment as a literal in the module's "
+            f'`pytestmark = pytest.mark.hosts("{named[0]}", ...)`: the scheduler reads it there'
+        )
 
 
-def assign(items: list[pytest.Item]) -> None:
-    """Put each host test in its module's lane (an xdist group: `--dist loadgroup`)."""
-    for item in items:
-        if item.get_closest_marker("hosts") is not None:
-            item.add_marker(pytest.mark.xdist_group(LANES[environments(item)[0]]))
+@functools.cache
+def lane_of_file(path: Path) -> str | None:
+    """The lane of a test module, from the first argument of `pytest.mark.hosts(...)` in its
+    module-level `pytestmark` (None: not a host test module, or not written that way)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None  # pytest reports the module itself
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
+        ):
+            for call in ast.walk(node.value):
+                if _is_hosts_marker(call) and isinstance(call, ast.Call) and call.args:
+                    first = call.args[0]
+                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                        return LANES.get(first.value)
+    return None
+
+
+def _is_hosts_marker(node: ast.AST) -> bool:
+    """`pytest.mark.hosts(...)`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == MARKER
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "mark"
+    )
+
+
+class LaneScheduling(LoadScopeScheduling):
+    """xdist's scope scheduling with a host test module's lane as its scope (other modules:
+    the module, as `--dist loadfile`)."""
+
+    def __init__(self, config: pytest.Config, log: object | None = None) -> None:
+        super().__init__(config, log)  # type: ignore[arg-type]  # xdist's Producer
+        self._root = config.rootpath
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return lane_of_file(self._root / module) or module
 
 
 @contextmanager
