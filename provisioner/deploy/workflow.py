@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import paths
-from provisioner.deploy import approval, gate, promotion, releases, verify
+from provisioner.deploy import approval, gate, loadplan, promotion, releases, stepgate, verify
 from provisioner.deploy.observer import Observer, escaped
 from provisioner.deploy.outcome import (
     CHANGED,
@@ -46,6 +46,7 @@ from provisioner.source.bundle import current as bundle_of
 from provisioner.source.executor import Executor, parse_executor
 from provisioner.source.model import Environment, LoadedSource, LocalProvider, load_source
 
+DB_NAME_VAR = "csapp_db_name"
 LOCAL = "local"  # --executor local: run here even when the source names executors
 RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -81,6 +82,9 @@ class Context:
     vault: secrets.Vault
     bundle: Bundle
     promotable: dict[str, str]  # what promotion compares: commit, roles hash, app release
+    # The stepped load of the environment's gate, from the peak that applies to it (None: no
+    # load test, or no peak declared anywhere: the fixed-users test).
+    plan: loadplan.LoadPlan | None = None
 
     def recorded(self, kind: str, env: str, *, lock: bool) -> Recorded:
         return Recorded(
@@ -102,7 +106,24 @@ def prepare(request: DeployRequest, observer: Observer) -> Context:
         parity.Layers(loaded).effective(request.env, "app") if "app" in loaded.source.groups else {}
     )
     release = app["app_release"].value if "app_release" in app else ""
-    return Context(loaded, env, ledger, vault, bundle, promotion.promotable(bundle, str(release)))
+    return Context(
+        loaded,
+        env,
+        ledger,
+        vault,
+        bundle,
+        promotion.promotable(bundle, str(release)),
+        _load_plan(loaded, request.env, env),
+    )
+
+
+def _load_plan(loaded: LoadedSource, env_name: str, env: Environment) -> loadplan.LoadPlan | None:
+    """Made before anything changes, so that a peak the tool cannot scale (no app workers, two
+    peaks and no promotion path) is bad input with the hosts untouched, not a gate error after
+    an apply."""
+    if env.load_gate is None or not any(e.peak for e in loaded.source.environments.values()):
+        return None
+    return loadplan.load_plan(loaded, env_name, steps=loadplan.DEFAULT_STEPS)
 
 
 def _said(observer: Observer, step: Next) -> Next:
@@ -319,6 +340,15 @@ def _run_gate(
 ) -> gate.GateResult:
     observer.say(f"• post-deploy gate on {env_name}")
     out_dir = paths.state_dir("runs", env_name, "gate")
+    stepped = None
+    if ctx.plan is not None:
+        observer.say(f"• load plan: {escaped(ctx.plan.explain())}")
+        stepped = gate.Stepped(
+            plan=ctx.plan,
+            baseline=_baseline(ctx, env_name),
+            chart=out_dir / f"gate-{run.run_id}.png",
+            db_name=_db_name(ctx, env_name),
+        )
     with observer.live(env_name, len(ctx.env.hosts)) as on_event:
         verdict = gate.run(
             env_name,
@@ -327,10 +357,29 @@ def _run_gate(
             out_dir=out_dir,
             expected_releases=expected,
             on_event=on_event,
+            stepped=stepped,
         )
     run.attach(gate.GATE, {**verdict.as_dict(), "bundle": bundle})
     observer.gate(env_name, verdict.as_dict())
     return verdict
+
+
+def _baseline(ctx: Context, env_name: str) -> dict[str, Any] | None:
+    """The steps of the last gate that passed on this environment (the last good release)."""
+    gates = [
+        {**e.payload, "run": e.run_id}
+        for e in ctx.ledger.entries(env=env_name)
+        if e.kind == gate.GATE
+    ]
+    return stepgate.baseline_of(gates)
+
+
+def _db_name(ctx: Context, env_name: str) -> str:
+    """The app's database, as the hosts get it (group_vars' csapp_db_name, or its override)."""
+    found = parity.Layers(ctx.loaded).effective(env_name, "db").get(DB_NAME_VAR)
+    if found is None or not isinstance(found.value, str):
+        raise InputError(f"{env_name}: no {DB_NAME_VAR} to remove the load test's tickets from")
+    return found.value
 
 
 def _roll_back(
