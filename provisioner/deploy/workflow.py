@@ -221,7 +221,7 @@ def apply(request: DeployRequest, observer: Observer) -> int:
         _said(observer, outcome.played(result, canceled=_canceled(run)))
         return outcome.code
     with ctx.recorded("apply", request.env, lock=True) as run:
-        _promotion_gate(request.env, ctx, observer)
+        _promotion_gate(request.env, ctx, observer, run)
         granted = None
         if ctx.env.approval_required:
             granted = _approval_gate(request.env, ctx, run.identity)
@@ -458,7 +458,7 @@ def promote(request: DeployRequest, observer: Observer, *, source_env: str) -> i
     return apply(request.full_apply(), observer)
 
 
-def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
+def _promotion_gate(env_name: str, ctx: Context, observer: Observer, run: Recorded) -> None:
     source = ctx.env.promoted_from
     if source is None:
         return
@@ -468,6 +468,15 @@ def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
         f"• promoted from {source}: release {escaped(ctx.promotable['app_release'])} at "
         f"{ctx.promotable['commit'][:12]} passed {source}'s gate in run {passed.run_id}"
     )
+    workers = (
+        loadplan.total_workers(ctx.loaded, env_name, parity.Layers(ctx.loaded))
+        if ctx.env.peak is not None
+        else 0
+    )
+    capacity = promotion.check_capacity(env_name, source, passed, ctx.env.peak, workers)
+    if capacity is not None:
+        run.attach(promotion.CAPACITY, {"gate_run": passed.run_id, **capacity.as_dict()})
+        observer.say(f"• capacity: {escaped(capacity.explain())}")
 
 
 def _approval_gate(env_name: str, ctx: Context, applier: str) -> approval.Granted:
