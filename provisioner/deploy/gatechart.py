@@ -32,6 +32,7 @@ def draw(steps: list[dict[str, Any]], out: Path, *, title: str) -> Path:
         latency.plot(offered, [s["p50_ms"] for s in steps], "o-", label="p50 latency")
         latency.plot(offered, [s["p95_ms"] for s in steps], "o-", label="p95 latency")
         latency.set_ylabel("latency (ms)")
+        latency.set_ylim(bottom=0)
         errors = latency.twinx()
         errors.plot(
             offered, [100 * s["error_rate"] for s in steps], "x--", color="red", label="errors"

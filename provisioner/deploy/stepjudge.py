@@ -123,7 +123,8 @@ def compare(
         return None, None
     before = sorted(float(v) for v in baseline["sample"])
     test = mannwhitney.u_test(load.sample, before)
-    then, now = percentile(before, 0.5), load.p50_ms
+    # medians of the compact samples on both sides: the same estimator for then and now
+    then, now = percentile(before, 0.5), percentile(sorted(load.sample), 0.5)
     slower = now / then - 1 if then > 0 else 0.0
     compared = {"run": run_id, "p50_ms": then, "p": test.p, "z": test.z, "slower": slower}
     if test.p < ALPHA and test.z > 0 and slower > max_regression:
