@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ledger_server import PostgresServer
 
-from provisioner.deploy import hostsample
+from provisioner.deploy import cleanup, hostsample
 from provisioner.deploy.hostsample import PgReading, Sample, figures, parse_block, parse_stream
 from provisioner.source.model import load_source
 
@@ -196,3 +196,80 @@ def test_remote_script_asks_postgresql_as_its_superuser() -> None:
     assert "runuser -u postgres --" in hostsample.remote_script(True, "root")
     assert "sudo -n -u postgres" in hostsample.remote_script(True, "deploy")
     assert "psql" not in hostsample.remote_script(False, "root")
+
+
+def as_postgres_env(postgres: PostgresServer) -> dict[str, str]:
+    """The scripts' psql reaches the test server through libpq's variables (runuser keeps
+    them), as on a db host it reaches the local cluster by default."""
+    return {**os.environ, "PGHOST": str(postgres.root), "PGPORT": str(postgres.port)}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script runs psql through runuser, as root")
+def test_the_db_hosts_script_as_shipped_reads_a_real_postgresql(postgres: PostgresServer) -> None:
+    """remote_script exactly as ssh would hand it to a db host's shell: its quoting, the query
+    and psql's output, parsed into a reading."""
+    process = subprocess.Popen(
+        ["sh", "-c", hostsample.remote_script(True, "root")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=as_postgres_env(postgres),
+    )
+    lines: list[tuple[float, str]] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.time(), line.rstrip("\n")))
+            if sum(1 for _, text in lines if text == hostsample.MARK) == 3:
+                break
+    finally:
+        process.kill()
+        process.wait()
+    samples = parse_stream(lines)
+    assert len(samples) == 2
+    for found in samples:
+        assert found.pg_error is None, found
+        assert found.pg is not None
+        assert found.pg.max_connections >= 1
+    assert samples[1].pg is not None
+    assert samples[0].pg is not None
+    assert samples[1].pg.xacts > samples[0].pg.xacts  # each reading is a transaction itself
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the command runs psql through runuser, as root")
+def test_cleanup_removes_only_the_marked_tickets_on_a_real_postgresql(
+    postgres: PostgresServer,
+) -> None:
+    migration = Path(__file__).parent.parent / "roles/app/files/csapp/csapp/migrations"
+    env = as_postgres_env(postgres)
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run([*psql, "-c", "CREATE DATABASE csapp"], env=env, check=True)
+    for sql in sorted(migration.glob("*.sql")):
+        subprocess.run([*psql, "-d", "csapp", "-f", str(sql)], env=env, check=True)
+    subprocess.run(
+        [*psql, "-d", "csapp", "-c",
+         "INSERT INTO tickets (customer, subject) VALUES"
+         " ('provisioner-load-test', '[load test] step 1'),"
+         " ('provisioner-load-test', '[load test] step 5'),"
+         " ('provisioner-load-test', 'a real question from a customer of that name'),"
+         " ('ann', '[load test] pasted by a customer')"],
+        env=env, check=True,
+    )  # fmt: skip
+    done = subprocess.run(
+        ["sh", "-c", cleanup.command("root", "csapp")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert done.stdout.strip() == "2"
+    left = subprocess.run(
+        [*psql, "-d", "csapp", "-c", "SELECT customer, subject FROM tickets ORDER BY id"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.splitlines()
+    assert left == [
+        "provisioner-load-test|a real question from a customer of that name",
+        "ann|[load test] pasted by a customer",
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 
+from provisioner import paths
 from provisioner.errors import ProvisionerError
 from provisioner.source import inventory
 from provisioner.source.model import Environment
@@ -51,6 +52,7 @@ def remove_load_tickets(env_name: str, env: Environment, db_name: str) -> int:
             text=True,
             timeout=TIMEOUT_S,
             check=False,
+            cwd=paths.REPO,  # the inventory's key and known_hosts paths are relative to it
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ProvisionerError(f"{host}: cannot remove the load test's tickets: {exc}") from None

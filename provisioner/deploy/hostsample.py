@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from provisioner import paths
 from provisioner.source import inventory
 from provisioner.source.model import Environment
 
@@ -268,6 +269,7 @@ class Sampler:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
+                    cwd=paths.REPO,  # the inventory's key and known_hosts paths are relative to it
                 )
             except OSError as exc:
                 self.errors[host] = f"cannot start ssh: {exc.strerror}"
