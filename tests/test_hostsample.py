@@ -192,6 +192,14 @@ def test_sampler_says_which_host_it_could_not_reach() -> None:
     assert sampler.errors["qa-db-1"] == "ssh exited 255: ssh: connect to host 198.18.1.10: No route"
 
 
+def test_remote_script_ends_by_itself_after_its_samples() -> None:
+    done = subprocess.run(
+        ["sh", "-c", hostsample.remote_script(False, "root", samples=2)],
+        capture_output=True, text=True, timeout=10, check=True,
+    )  # fmt: skip
+    assert done.stdout.count(hostsample.MARK) == 2
+
+
 def test_remote_script_asks_postgresql_as_its_superuser() -> None:
     assert "runuser -u postgres --" in hostsample.remote_script(True, "root")
     assert "sudo -n -u postgres" in hostsample.remote_script(True, "deploy")

@@ -28,6 +28,8 @@ from provisioner.source import inventory
 from provisioner.source.model import Environment
 
 INTERVAL_S = 1  # between samples on a host
+MAX_SAMPLES = 3600  # a loop's own end, when nothing else ends it (Sampler passes the run's)
+MARGIN_S = 120  # on top of the load's seconds: ssh's start, locust's start and stop
 DB_GROUP, APP_GROUP = "db", "app"
 MARK = "@sample"
 PG_MARK = "@pg"
@@ -69,8 +71,10 @@ class Sample:
     pg_error: str | None = None  # what psql said instead of a reading
 
 
-def remote_script(db: bool, user: str) -> str:
-    """The shell loop the host runs; a db host's also asks PostgreSQL, as its superuser."""
+def remote_script(db: bool, user: str, samples: int = MAX_SAMPLES) -> str:
+    """The shell loop the host runs; a db host's also asks PostgreSQL, as its superuser. It
+    stops by itself after `samples`: the loop ends with its ssh session (the next echo meets a
+    closed pipe), and the count makes sure, so nothing of the gate stays running on a host."""
     psql = ""
     if db:
         as_postgres = ["runuser", "-u", "postgres", "--"] if user == "root" else [
@@ -78,7 +82,8 @@ def remote_script(db: bool, user: str) -> str:
         ]  # fmt: skip
         psql = f'echo "{PG_MARK} $({shlex.join([*as_postgres, *PSQL])} 2>&1 | head -n 1)"; '
     return (
-        f"while :; do echo {MARK}; head -n 1 /proc/stat; cat /proc/loadavg; "
+        f"i=0; while [ $i -lt {int(samples)} ]; do i=$((i + 1)); echo {MARK}; "
+        "head -n 1 /proc/stat; cat /proc/loadavg; "
         f"grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; {psql}sleep {INTERVAL_S}; done"
     )
 
@@ -250,15 +255,17 @@ class Sampler:
         env: Environment,
         clock: Callable[[], float] = time.time,
         command: Callable[[str, bool], list[str]] | None = None,
+        seconds: int = MAX_SAMPLES,
     ) -> None:
         self.env_name, self.env, self.clock = env_name, env, clock
+        self.samples_at_most = (seconds + MARGIN_S) // INTERVAL_S
         self._command = command or self._ssh
         self._streams: dict[str, _Stream] = {}
         self.errors: dict[str, str] = {}
 
     def _ssh(self, host: str, db: bool) -> list[str]:
         ssh, user = inventory.ssh_command(self.env_name, self.env, host)
-        return [*ssh[:1], *SSH_OPTIONS, *ssh[1:], remote_script(db, user)]
+        return [*ssh[:1], *SSH_OPTIONS, *ssh[1:], remote_script(db, user, self.samples_at_most)]
 
     def __enter__(self) -> Sampler:
         for host, db in watched_hosts(self.env).items():

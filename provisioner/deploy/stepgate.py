@@ -98,7 +98,8 @@ def run(
 ) -> SteppedResult:
     plan_record = plan.as_dict()
     try:
-        with hostsample.Sampler(env_name, env) as sampler:
+        seconds = len(plan.steps) * spec.step_duration
+        with hostsample.Sampler(env_name, env, seconds=seconds) as sampler:
             samples_file = loadgate.run_plan(url, plan_record, spec.step_duration, out_dir)
     finally:
         removed, failed = _clean(env_name, env, plan, db_name)
