@@ -11,7 +11,7 @@ from provisioner.deploy import promotion
 from provisioner.errors import ApprovalError
 from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
-from provisioner.source.model import Capacity, Environment, Host, LocalProvider
+from provisioner.source.model import Capacity, Environment, Host, LocalProvider, Peak
 
 BUNDLE = promotion.promotable(Bundle("c0ffee" * 6, "inv", "roles1"), "1.1.0")
 
@@ -70,3 +70,48 @@ def test_minimums_are_the_strictest_over_a_hosts_groups() -> None:
     )
     assert env.minimums("a") == {"cpus": 2, "memory_mb": 2048, "disk_free_mb": 100}
     assert env.minimums("b") == {"cpus": 1, "memory_mb": 512}
+
+
+# --- capacity for the target's peak (issue 18, item 5) ----------------------------------------
+
+PEAK = Peak(
+    requests_per_second=120,
+    mix={"GET /tickets": 0.9, "POST /tickets": 0.1},
+    headroom=1.5,
+    latency_ms=250,
+)
+
+
+def measured_gate(sustained: float, workers: int = 4) -> Entry:
+    entry = gate_entry("r7", passed=True, bundle=BUNDLE)
+    capacity = {"sustained": sustained, "workers": workers, "peak_workers": 8}
+    entry.payload["load_plan"] = {"capacity": capacity, "steps": []}
+    return entry
+
+
+def test_capacity_short_of_the_peak_is_refused_with_the_numbers() -> None:
+    with pytest.raises(ApprovalError) as refused:
+        promotion.check_capacity("prod", "staging", measured_gate(67.5), PEAK, target_workers=8)
+    said = str(refused.value)
+    assert refused.value.exit_code == 4
+    assert "staging, whose gate in run r7 does not show the capacity" in said
+    assert (
+        "staging sustained 67.5/s, implying 135/s for prod (8 app workers / 4); prod's peak "
+        "120/s x 1.5 = 180/s; short by 45/s"
+    ) in said
+
+
+def test_capacity_at_or_above_the_peak_passes_and_scales_by_the_targets_workers_now() -> None:
+    capacity = promotion.check_capacity("prod", "staging", measured_gate(90), PEAK, 8)
+    assert capacity is not None
+    assert (capacity.implied, capacity.needed, capacity.short_by) == (180, 180, 0)
+    # prod shrunk to 6 workers since: the same staging result no longer carries its peak
+    with pytest.raises(ApprovalError, match="implying 135/s for prod"):
+        promotion.check_capacity("prod", "staging", measured_gate(90), PEAK, 6)
+
+
+def test_no_peak_no_capacity_check_and_no_measurement_is_refused() -> None:
+    assert promotion.check_capacity("prod", "staging", measured_gate(1), None, 8) is None
+    unmeasured = gate_entry("r3", passed=True, bundle=BUNDLE)
+    with pytest.raises(ApprovalError, match="run r3 measured no capacity"):
+        promotion.check_capacity("prod", "staging", unmeasured, PEAK, 8)

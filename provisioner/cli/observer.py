@@ -11,7 +11,13 @@ from rich.console import Console
 from rich.text import Text
 
 from provisioner.cli.progress import LiveProgress
-from provisioner.cli.tables import gate_table, print_changes, summary_table
+from provisioner.cli.tables import (
+    STEPPED,
+    gate_table,
+    print_changes,
+    stepped_parts,
+    summary_table,
+)
 from provisioner.deploy.observer import printable
 from provisioner.run.changes import Change
 from provisioner.run.request import EventCallback, RunResult
@@ -41,3 +47,6 @@ class ConsoleObserver:
 
     def gate(self, env: str, verdict: dict[str, Any]) -> None:
         self.console.print(gate_table(env, verdict))
+        if isinstance(verdict.get(STEPPED), dict):
+            for part in stepped_parts(env, verdict[STEPPED]):
+                self.console.print(part)

@@ -20,6 +20,7 @@ from provisioner.run.request import RunResult
 from provisioner.run.status import Status
 from provisioner.source.parity import Difference
 
+STEPPED = "load_plan"  # a gate entry's stepped load test (provisioner.deploy.stepgate.RECORD)
 DIFF_LINES = 60  # of one difference, in the terminal (all of it in --json)
 DIFF_LINES_ALLOWED = 0  # an allowed difference is one line: what and why
 
@@ -134,6 +135,111 @@ def gate_table(env: str, gate: dict[str, Any]) -> Table:
     return table
 
 
+def _percent(value: Any) -> str:
+    return "-" if value is None else f"{100 * float(value):.0f}%"
+
+
+def step_table(env: str, record: dict[str, Any]) -> Table:
+    """A stepped load test's steps (stepgate's ledger record): what was offered, what latency and
+    errors it met, each app and db host's CPU, each db host's connections / max_connections,
+    waiting locks and transactions/s, and the last good release's median for the same step.
+    A step above 100% of the target probes the limit: its misses do not fail the gate."""
+    steps = record.get("steps") or []
+    hosts = sorted({host for step in steps for host in step.get("hosts", {})})
+    db_hosts = [h for h in hosts if any("db_max" in s.get("hosts", {}).get(h, {}) for s in steps)]
+    table = Table(title=f"{env}: load steps ({record.get('step_duration')}s each)")
+    for column in ("step", "offered/s", "done/s", "p50 ms", "p95 ms", "errors"):
+        table.add_column(column, justify="right")
+    for host in hosts:
+        table.add_column(f"{escaped(host)} CPU", justify="right")
+    for host in db_hosts:
+        table.add_column(f"{escaped(host)} conns", justify="right")
+        table.add_column("locks", justify="right")
+        table.add_column("tx/s", justify="right")
+    table.add_column("vs last good")
+    table.add_column("verdict")
+    for step in steps:
+        figures = step.get("hosts", {})
+        compared = step.get("compared")
+        versus = (
+            f"{compared['p50_ms']:g} ms ({compared['slower']:+.0%}, p={compared['p']:.2g})"
+            if isinstance(compared, dict)
+            else "-"
+        )
+        problems = list(step.get("problems", []))
+        if step.get("regression"):
+            problems.append(f"latency regressed: {step['regression']}")
+        if not problems:
+            verdict = Text("ok", style="green")
+        else:
+            style = "bold red" if step.get("gated") else "yellow"
+            verdict = Text(printable("; ".join(problems)), style=style)
+        db_cells = []
+        for host in db_hosts:
+            got = figures.get(host, {})
+            conns = (
+                f"{got['db_total']}/{got['db_max']} ({_percent(got.get('db_share'))})"
+                if "db_total" in got
+                else "-"
+            )
+            tps = got.get("tps")
+            db_cells += [
+                conns,
+                str(got.get("waiting_locks", "-")),
+                "-" if tps is None else f"{tps:.0f}",
+            ]
+        table.add_row(
+            f"{step.get('step')} ({float(step.get('share', 0)):.0%})",
+            f"{float(step.get('offered', 0)):.4g}",
+            f"{float(step.get('achieved', 0)):.4g}",
+            f"{float(step.get('p50_ms', 0)):g}",
+            f"{float(step.get('p95_ms', 0)):g}",
+            f"{float(step.get('error_rate', 0)):.2%}",
+            *(_percent(figures.get(host, {}).get("cpu")) for host in hosts),
+            *db_cells,
+            escaped(versus),
+            verdict,
+        )
+    return table
+
+
+def stepped_parts(env: str, record: dict[str, Any]) -> list[Any]:
+    """The step table, then what it means: the sustainable rate and the peak environment's
+    implied capacity, what it was compared with, the test's tickets, and the chart's path."""
+    parts: list[Any] = [step_table(env, record)]
+    capacity = record.get("capacity") or {}
+    if capacity:
+        line = (
+            f"sustainable: {capacity.get('sustained'):g}/s on {capacity.get('env')}, implying "
+            f"{float(capacity.get('implied', 0)):.4g}/s for {capacity.get('peak_env')} "
+            f"(its peak x headroom: {float(capacity.get('needed', 0)):.4g}/s"
+            + (
+                f", short by {float(capacity['short_by']):.4g}/s)"
+                if capacity.get("short_by")
+                else ")"
+            )
+        )
+        parts.append(Text(printable(line), style="cyan"))
+    baseline = record.get("baseline_run")
+    parts.append(
+        Text(
+            printable(
+                f"compared with the last passed gate, run {baseline}"
+                if baseline
+                else "no baseline (no earlier passed gate with steps): thresholds alone"
+            ),
+            style="cyan",
+        )
+    )
+    if record.get("cleanup"):
+        parts.append(Text(printable(f"tickets: {record['cleanup']}"), style="cyan"))
+    if record.get("chart"):
+        parts.append(Text(printable(f"chart: {record['chart']}"), style="cyan"))
+    elif record.get("chart_error"):
+        parts.append(Text(printable(str(record["chart_error"])), style="yellow"))
+    return parts
+
+
 def history_table(runs: list[RunSummary]) -> Table:
     table = Table(title="runs, newest first")
     for column in ("run", "kind", "env", "status", "who", "started (UTC)", "commit"):
@@ -157,6 +263,22 @@ def history_table(runs: list[RunSummary]) -> Table:
             escaped((run.commit or "")[:12]),
         )
     return table
+
+
+def _gate_parts(env: str, payload: dict[str, Any]) -> list[Any]:
+    """A gate entry in `show`: its checks, then the load test's figures or steps."""
+    parts: list[Any] = [gate_table(env, payload)]
+    if payload.get("load"):
+        load = payload["load"]
+        figures = ", ".join(
+            f"{key} {load[key]}"
+            for key in ("requests", "failures", "error_rate", "p95_ms", "median_ms", "rps")
+            if key in load
+        )
+        parts.append(Text(printable(f"load figures: {figures}"), style="cyan"))
+    if isinstance(payload.get(STEPPED), dict):
+        parts += stepped_parts(env, payload[STEPPED])
+    return parts
 
 
 def run_detail(detail: RunDetail) -> Group:
@@ -191,15 +313,7 @@ def run_detail(detail: RunDetail) -> Group:
         parts.append(table)
     for entry in detail.entries:
         if entry.kind == "gate":
-            parts.append(gate_table(run.env, entry.payload))
-            if entry.payload.get("load"):
-                load = entry.payload["load"]
-                figures = ", ".join(
-                    f"{key} {load[key]}"
-                    for key in ("requests", "failures", "error_rate", "p95_ms", "median_ms", "rps")
-                    if key in load
-                )
-                parts.append(Text(printable(f"load figures: {figures}"), style="cyan"))
+            parts += _gate_parts(run.env, entry.payload)
         elif entry.kind == HOST_STATE:  # digests and manifests: what matters is whom it holds
             held = sorted(entry.payload.get("hosts") or {})
             parts.append(

@@ -3,7 +3,9 @@
 Three checks, in order, each only if the one before passed (a broken deploy is rolled back
 sooner): every app host answers /health itself and through nginx (playbooks/health.yml), the
 verification suite passes against the hosts, and a locust load test against the environment's
-entry point stays within the thresholds the source of truth sets (`load_gate`).
+entry point stays within the thresholds the source of truth sets (`load_gate`). When a peak
+applies to the environment (loadplan.py), the load is the stepped plan from it with the hosts
+watched (stepgate.py); otherwise the fixed-users read-only test (loadgate.run).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import paths
-from provisioner.deploy import loadgate, verify
+from provisioner.deploy import loadgate, stepgate, verify
+from provisioner.deploy.loadplan import LoadPlan
 from provisioner.run.request import EventCallback, RunRequest
 from provisioner.run.runner import run_playbook
 from provisioner.source.model import LOAD_GATE_GROUP, Environment
@@ -32,9 +35,20 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Stepped:
+    """What a stepped load test needs beyond the environment (prepared by the workflow)."""
+
+    plan: LoadPlan
+    baseline: dict[str, Any] | None  # stepgate.baseline_of the environment's earlier gates
+    chart: Path  # where this run's PNG goes
+    db_name: str  # the app's database (the test's tickets are removed there)
+
+
+@dataclass(frozen=True)
 class GateResult:
     checks: tuple[Check, ...]
     load: loadgate.LoadResult | None
+    stepped: stepgate.SteppedResult | None = None
 
     @property
     def passed(self) -> bool:
@@ -50,6 +64,7 @@ class GateResult:
             "reason": self.reason,
             "checks": [vars(check) for check in self.checks],
             "load": self.load.as_dict() if self.load is not None else None,
+            stepgate.RECORD: self.stepped.as_dict() if self.stepped is not None else None,
         }
 
 
@@ -66,9 +81,11 @@ def run(
     out_dir: Path,
     expected_releases: dict[str, str] | None = None,
     on_event: EventCallback | None = None,
+    stepped: Stepped | None = None,
 ) -> GateResult:
     checks: list[Check] = []
     load: loadgate.LoadResult | None = None
+    steps: stepgate.SteppedResult | None = None
 
     health = run_playbook(
         RunRequest(env=env_name, playbook=HEALTH_PLAYBOOK, vault_args=vault_args),
@@ -95,6 +112,19 @@ def run(
 
     if env.load_gate is None:
         checks.append(Check("load test", True, "none configured for this environment"))
+    elif checks[-1].passed and stepped is not None:
+        steps = stepgate.run(
+            env_name,
+            env,
+            url=entry_point(env),
+            plan=stepped.plan,
+            spec=env.load_gate,
+            baseline=stepped.baseline,
+            out_dir=out_dir,
+            chart=stepped.chart,
+            db_name=stepped.db_name,
+        )
+        checks.append(Check("load test", steps.passed, steps.detail()))
     elif checks[-1].passed:
         spec = env.load_gate
         thresholds = loadgate.Thresholds(
@@ -108,7 +138,7 @@ def run(
         checks.append(Check("load test", load.passed, _load_detail(load)))
     else:
         checks.append(Check("load test", None, NOT_RUN))
-    return GateResult(tuple(checks), load)
+    return GateResult(tuple(checks), load, steps)
 
 
 def _pytest_totals(junit: Path, code: int) -> str:

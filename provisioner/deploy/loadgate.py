@@ -3,12 +3,15 @@
 Locust runs as a subprocess, never imported: importing it monkey-patches the standard library
 with gevent, which the tool's own process (ansible-runner, threads, psycopg) must not get. The
 numbers come from the CSV locust writes (--csv), not from its terminal output, which is for
-people. The locustfile (loadtest/) only reads, so the gate may run against prod.
+people. The fixed-users test (run) only reads, so it may run against prod. run_plan offers a
+stepped plan from the declared peak (loadplan.py): its writes are in the plan only outside the
+environment whose peak it is, and the locustfile refuses them in a read-only plan too.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +28,8 @@ EXIT_MARGIN_S = 60  # locust's start and exit on a busy controller, on top of th
 STDERR_LINES = 3  # how much of locust's stderr a failure message quotes
 
 # Columns of the Aggregated row of <prefix>_stats.csv (locust 2.x), by the keys we return.
+PLAN_VAR = "PROVISIONER_LOAD_PLAN"  # the locustfile's: where the plan's JSON is
+
 STATS_COLUMNS = {
     "requests": "Request Count",
     "failures": "Failure Count",
@@ -210,6 +215,59 @@ def run(url: str, thresholds: Thresholds, out_dir: Path) -> LoadResult:
     )
 
 
+def run_plan(url: str, plan: dict[str, Any], step_duration: int, out_dir: Path) -> Path:
+    """Offer `plan` (LoadPlan.as_dict()) against `url`, each step for step_duration seconds;
+    returns the file of per-request samples the locustfile wrote (stepload.parse reads it).
+
+    One locust run for all steps, not one per step: a run's start costs seconds of a 3 s step,
+    and users would start cold at every step. The per-step figures come from the locustfile's
+    own per-request lines, not from --csv-full-history, whose rows are cumulative and written
+    once a second (a 3 s step would be two rows of differences, percentiles not subtractable)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"load test URL must look like http://HOST[:PORT], not {url!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples = out_dir / "load_samples.txt"
+    samples.unlink(missing_ok=True)  # a previous run's requests must not pass for this one's
+    plan_file = out_dir / "load_plan.json"
+    plan_file.write_text(
+        json.dumps({**plan, "step_duration": step_duration, "samples": str(samples)}, indent=1)
+    )
+    command = [
+        *_locust(),
+        "-f", str(paths.LOCUSTFILE),
+        "--headless",
+        "--stop-timeout", str(STOP_TIMEOUT_S),
+        "--host", url.rstrip("/"),
+        "--csv", str(out_dir / "load"),
+        "--only-summary",
+        "--loglevel", "WARNING",
+        "--exit-code-on-error", "0",
+    ]  # fmt: skip
+    timeout = len(plan["steps"]) * step_duration + STOP_TIMEOUT_S + EXIT_MARGIN_S
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=paths.REPO,
+            env={**_environ(), PLAN_VAR: str(plan_file)},
+            check=False,
+        )
+    except OSError as exc:
+        raise ProvisionerError(f"cannot start locust ({command[0]}): {exc.strerror}") from None
+    except subprocess.TimeoutExpired as exc:
+        raise ProvisionerError(
+            f"locust did not finish within {timeout} s{_tail(exc.stderr)}"
+        ) from None
+    (out_dir / "locust.log").write_text(done.stderr)
+    if done.returncode != 0:
+        raise ProvisionerError(f"locust exited with code {done.returncode}{_tail(done.stderr)}")
+    samples.touch()  # no request at all is a result (every step fails), not a missing file
+    return samples
+
+
 def _locust() -> list[str]:
     """The venv's locust script; not resolved, since the venv's python is a symlink out of it."""
     script = Path(sys.executable).parent / "locust"
@@ -217,8 +275,9 @@ def _locust() -> list[str]:
 
 
 def _environ() -> dict[str, str]:
-    """Our environment without LOCUST_* settings, which would override the gate's options."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    """Our environment without LOCUST_* settings, which would override the gate's options, nor
+    a plan of ours (the fixed-users test must not become a plan's)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_") and k != PLAN_VAR}
 
 
 def _tail(stderr: str | bytes | None) -> str:

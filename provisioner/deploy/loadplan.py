@@ -9,7 +9,7 @@ where latency bends rather than one point. Each step splits its rate over the pe
 environment whose peak it is serves users: its plan is read-only (the writes are left out of
 the mix and the other shares scaled up to 1).
 
-Nothing here runs a load or reads a host; the gate (deploy/loadgate.py) is not wired to it yet.
+Nothing here runs a load or reads a host: the gate offers the plan (deploy/stepgate.py).
 """
 
 from __future__ import annotations

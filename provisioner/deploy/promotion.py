@@ -4,15 +4,25 @@ a bundle that already passed apply and the post-deploy gate on X, according to t
 The promotable bundle is what decides what the hosts get: the repo commit, the content hash of
 roles, playbooks and shared values, and the application release. The inventory is not part of
 it (it differs per environment by design). Pure: the caller passes the ledger entries in.
+
+When the target declares a peak (prod), the gate that passed on the source must also have shown
+the capacity for it: the source's sustainable rate (the stepped load test, stepjudge.py),
+scaled by the target's app workers now over the source's then, must reach the target's peak x
+headroom (check_capacity).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from provisioner.deploy.stepjudge import Capacity
 from provisioner.errors import ApprovalError
 from provisioner.ledger.records import Entry
 from provisioner.source.bundle import Bundle
+from provisioner.source.model import Peak
+
+CAPACITY = "promotion-capacity"  # ledger entry kind: the capacity a promotion relied on
+RECORD = "load_plan"  # the stepped load test's record in a gate entry (stepgate.RECORD)
 
 WORDS = {
     "commit": "commit",
@@ -58,3 +68,36 @@ def _differences(had: dict[str, Any], wanted: dict[str, str]) -> str:
         for key in WORDS
         if had.get(key) != wanted.get(key)
     )
+
+
+def check_capacity(
+    target: str, source: str, gate: Entry, peak: Peak | None, target_workers: int
+) -> Capacity | None:
+    """The capacity `gate` (the source's passed gate of this bundle) implies for `target`, or
+    ApprovalError with the numbers when it falls short of the target's peak x headroom. None
+    when the target declares no peak."""
+    if peak is None:
+        return None
+    record = gate.payload.get(RECORD)
+    measured = record.get("capacity") if isinstance(record, dict) else None
+    if not isinstance(measured, dict):
+        raise ApprovalError(
+            f"{target} declares a peak of {peak.requests_per_second:g}/s, and {source}'s gate in "
+            f"run {gate.run_id} measured no capacity (it ran no stepped load test): run "
+            f"`provision.py gate {source}` first"
+        )
+    capacity = Capacity(
+        env=source,
+        peak_env=target,
+        sustained=float(measured["sustained"]),
+        workers=int(measured["workers"]),
+        peak_workers=target_workers,
+        peak_rate=peak.requests_per_second,
+        headroom=peak.headroom,
+    )
+    if capacity.short_by > 0:
+        raise ApprovalError(
+            f"{target} is promoted from {source}, whose gate in run {gate.run_id} does not show "
+            f"the capacity for {target}'s peak: {capacity.explain()}"
+        )
+    return capacity

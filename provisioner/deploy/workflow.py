@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import paths
-from provisioner.deploy import approval, gate, promotion, releases, verify
+from provisioner.deploy import approval, gate, loadplan, promotion, releases, stepgate, verify
 from provisioner.deploy.observer import Observer, escaped
 from provisioner.deploy.outcome import (
     CHANGED,
@@ -51,6 +51,7 @@ from provisioner.trust.signers import APPLY, namespace, signing_key
 from provisioner.trust.signers import PLAN as PLAN_ACTION
 from provisioner.trust.signers import for_env as signers_for
 
+DB_NAME_VAR = "csapp_db_name"
 LOCAL = "local"  # --executor local: run here even when the source names executors
 RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 APPLY_SIGNED = "apply-signed"  # the applier's signed statement of an approval_required apply
@@ -88,6 +89,9 @@ class Context:
     vault: secrets.Vault
     bundle: Bundle
     promotable: dict[str, str]  # what promotion compares: commit, roles hash, app release
+    # The stepped load of the environment's gate, from the peak that applies to it (None: no
+    # load test, or no peak declared anywhere: the fixed-users test).
+    plan: loadplan.LoadPlan | None = None
 
     def recorded(self, kind: str, env: str, *, lock: bool, identity: str | None = None) -> Recorded:
         return Recorded(
@@ -116,7 +120,24 @@ def prepare(request: DeployRequest, observer: Observer) -> Context:
         parity.Layers(loaded).effective(request.env, "app") if "app" in loaded.source.groups else {}
     )
     release = app["app_release"].value if "app_release" in app else ""
-    return Context(loaded, env, ledger, vault, bundle, promotion.promotable(bundle, str(release)))
+    return Context(
+        loaded,
+        env,
+        ledger,
+        vault,
+        bundle,
+        promotion.promotable(bundle, str(release)),
+        _load_plan(loaded, request.env, env),
+    )
+
+
+def _load_plan(loaded: LoadedSource, env_name: str, env: Environment) -> loadplan.LoadPlan | None:
+    """Made before anything changes, so that a peak the tool cannot scale (no app workers, two
+    peaks and no promotion path) is bad input with the hosts untouched, not a gate error after
+    an apply."""
+    if env.load_gate is None or not any(e.peak for e in loaded.source.environments.values()):
+        return None
+    return loadplan.load_plan(loaded, env_name, steps=loadplan.DEFAULT_STEPS)
 
 
 def _said(observer: Observer, step: Next) -> Next:
@@ -216,7 +237,7 @@ def apply(request: DeployRequest, observer: Observer) -> int:
     signer = _signer(request, ctx, APPLY, observer) if ctx.env.approval_required else None
     identity = signer.principal if signer is not None else None
     with ctx.recorded("apply", request.env, lock=True, identity=identity) as run:
-        _promotion_gate(request.env, ctx, observer)
+        _promotion_gate(request.env, ctx, observer, run)
         granted = None
         if signer is not None:
             # The applier proves who they are by signing this run: the gate compares principals.
@@ -339,6 +360,15 @@ def _run_gate(
 ) -> gate.GateResult:
     observer.say(f"• post-deploy gate on {env_name}")
     out_dir = paths.state_dir("runs", env_name, "gate")
+    stepped = None
+    if ctx.plan is not None:
+        observer.say(f"• load plan: {escaped(ctx.plan.explain())}")
+        stepped = gate.Stepped(
+            plan=ctx.plan,
+            baseline=_baseline(ctx, env_name),
+            chart=out_dir / f"gate-{run.run_id}.png",
+            db_name=_db_name(ctx, env_name),
+        )
     with observer.live(env_name, len(ctx.env.hosts)) as on_event:
         verdict = gate.run(
             env_name,
@@ -347,10 +377,29 @@ def _run_gate(
             out_dir=out_dir,
             expected_releases=expected,
             on_event=on_event,
+            stepped=stepped,
         )
     run.attach(gate.GATE, {**verdict.as_dict(), "bundle": bundle})
     observer.gate(env_name, verdict.as_dict())
     return verdict
+
+
+def _baseline(ctx: Context, env_name: str) -> dict[str, Any] | None:
+    """The steps of the last gate that passed on this environment (the last good release)."""
+    gates = [
+        {**e.payload, "run": e.run_id}
+        for e in ctx.ledger.entries(env=env_name)
+        if e.kind == gate.GATE
+    ]
+    return stepgate.baseline_of(gates)
+
+
+def _db_name(ctx: Context, env_name: str) -> str:
+    """The app's database, as the hosts get it (group_vars' csapp_db_name, or its override)."""
+    found = parity.Layers(ctx.loaded).effective(env_name, "db").get(DB_NAME_VAR)
+    if found is None or not isinstance(found.value, str):
+        raise InputError(f"{env_name}: no {DB_NAME_VAR} to remove the load test's tickets from")
+    return found.value
 
 
 def _roll_back(
@@ -429,7 +478,7 @@ def promote(request: DeployRequest, observer: Observer, *, source_env: str) -> i
     return apply(request.full_apply(), observer)
 
 
-def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
+def _promotion_gate(env_name: str, ctx: Context, observer: Observer, run: Recorded) -> None:
     source = ctx.env.promoted_from
     if source is None:
         return
@@ -439,6 +488,15 @@ def _promotion_gate(env_name: str, ctx: Context, observer: Observer) -> None:
         f"• promoted from {source}: release {escaped(ctx.promotable['app_release'])} at "
         f"{ctx.promotable['commit'][:12]} passed {source}'s gate in run {passed.run_id}"
     )
+    workers = (
+        loadplan.total_workers(ctx.loaded, env_name, parity.Layers(ctx.loaded))
+        if ctx.env.peak is not None
+        else 0
+    )
+    capacity = promotion.check_capacity(env_name, source, passed, ctx.env.peak, workers)
+    if capacity is not None:
+        run.attach(promotion.CAPACITY, {"gate_run": passed.run_id, **capacity.as_dict()})
+        observer.say(f"• capacity: {escaped(capacity.explain())}")
 
 
 def _signer(

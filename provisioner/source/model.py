@@ -152,6 +152,18 @@ class LoadGate(_Strict):
     duration: Annotated[int, Field(ge=1, le=3600)]  # seconds of load
     p95_ms: Annotated[float, Field(gt=0, le=600_000, allow_inf_nan=False)]  # up to 10 min
     max_error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    # The stepped load from the peak (deploy/loadplan.py), when a peak applies: seconds each
+    # step lasts (short in the shipped source, so `make test`'s gate stays ~15 s; prod's real
+    # runs want a minute or more), and what every step up to 100% of the target must hold on
+    # the hosts, sampled while it runs (deploy/hostsample.py).
+    step_duration: Annotated[int, Field(ge=1, le=3600)] = 60
+    max_cpu: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9  # user+system
+    # PostgreSQL's connections (all backends of clients) over its max_connections.
+    max_db_connections_share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.8
+    # A step's latency may be this much slower (median, as a share: 0.25 = 25%) than the same
+    # step of the last release that passed the gate before a significant difference (the
+    # Mann-Whitney U test, deploy/mannwhitney.py) fails the gate.
+    max_regression: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.25
 
 
 # A request of the mix: an HTTP method and a path, as the load test names it ("GET /tickets").
