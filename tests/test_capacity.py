@@ -165,7 +165,7 @@ def test_the_contract_bound_relative_to_prod_limits_the_worst_case(
 
 
 def test_nginx_auto_workers_count_as_the_web_hosts_guaranteed_cpus(tmp_path: Path) -> None:
-    text = SHIPPED.replace("requests_per_second: 120", "requests_per_second: 1500")
+    text = SHIPPED.replace("requests_per_second: 40", "requests_per_second: 1500")
     path = write_source(tmp_path, text)
     with pytest.raises(Exception, match="nginx_worker_processes auto = cpus\\(web\\) 1") as caught:
         capacity.check(load_source(path))

@@ -126,6 +126,42 @@ def test_figures_of_a_step_from_the_samples_around_it() -> None:
     assert figures(samples, start=10, end=11).cpu is None
 
 
+def test_cpu_is_the_control_groups_where_the_host_has_one() -> None:
+    """A local container's /proc/stat is the whole machine's (the load generator's CPU too):
+    its control group's time over the host's uptime and CPUs is its own."""
+    cg = [(0.0, 5_000_000, 100.0), (1.0, 5_500_000, 101.0), (2.0, 6_300_000, 102.0)]
+    samples = [
+        Sample(at, 0, int(at * 1000) + 1000, 0.1, 0.5, cg_cpu_us=used, uptime=up, cpus=2)
+        for at, used, up in cg
+    ]
+    # 1.3 s of CPU over 2 s of two CPUs; /proc/stat's jiffies (all idle here) are not used
+    assert figures(samples, start=0.5, end=2.5).cpu == pytest.approx(1.3 / 4)
+    without = [Sample(s.at, s.cpu_busy, s.cpu_total, 0.1, 0.5) for s in samples]
+    assert figures(without, start=0.5, end=2.5).cpu == pytest.approx(0.0)
+
+
+def test_the_remote_script_reads_this_machines_control_group() -> None:
+    """The script's @cg line on this machine (cgroup v1 here, v2 elsewhere): a CPU time that
+    grows, the uptime and the CPU count."""
+    out = _run(["sh", "-c", hostsample.remote_script(False, "root", samples=2)])
+    samples = parse_stream([(float(n), line) for n, line in enumerate(out.splitlines())])
+    assert [s.cpus for s in samples] == [os.cpu_count()] * 2
+    blocks = [line for line in out.splitlines() if line.startswith(hostsample.CG_MARK)]
+    readings = [hostsample.parse_cgroup(line[len(hostsample.CG_MARK) :]) for line in blocks]
+    assert len(readings) == 2
+    assert all(r is not None for r in readings), blocks
+    (used0, up0, cpus), (used1, up1, _) = readings  # type: ignore[misc]
+    assert used1 >= used0 > 0
+    assert up1 > up0
+    assert cpus == os.cpu_count()
+
+
+def test_a_host_without_a_readable_control_group_falls_back_to_proc_stat() -> None:
+    assert hostsample.parse_cgroup(" 123.45 2") is None  # the usage empty
+    assert hostsample.parse_cgroup("x 1 2") is None
+    assert hostsample.parse_cgroup("10 1.5 2") == (10, 1.5, 2)
+
+
 def test_db_figures_connections_at_their_highest_and_transactions_per_second() -> None:
     pg = {"max_connections": 100, "waiting_locks": 0}
     samples = [

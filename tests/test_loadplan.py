@@ -22,12 +22,12 @@ def test_staging_is_offered_prods_peak_with_headroom_scaled_by_its_app_workers(
     shipped: LoadedSource,
 ) -> None:
     plan = load_plan(shipped, "staging")
-    # prod: 120/s x 1.5 headroom; staging has 2 hosts x 2 workers, prod 2 x 4
-    assert (plan.peak_env, plan.peak_rate, plan.headroom) == ("prod", 120, 1.5)
+    # prod: 40/s x 1.5 headroom; staging has 2 hosts x 2 workers, prod 2 x 4
+    assert (plan.peak_env, plan.peak_rate, plan.headroom) == ("prod", 40, 1.5)
     assert (plan.workers, plan.peak_workers, plan.scale) == (4, 8, 0.5)
-    assert plan.target_rate == 90
+    assert plan.target_rate == 30
     assert [step.share for step in plan.steps] == list(DEFAULT_STEPS)
-    assert [step.rate for step in plan.steps] == [22.5, 45, 67.5, 90, 112.5]
+    assert [step.rate for step in plan.steps] == [7.5, 15, 22.5, 30, 37.5]
     assert not plan.read_only
     assert plan.mix == {
         "GET /tickets": 0.5,
@@ -36,33 +36,33 @@ def test_staging_is_offered_prods_peak_with_headroom_scaled_by_its_app_workers(
         "POST /tickets": 0.1,
     }
     full = plan.steps[3]
-    assert full.requests["POST /tickets"] == pytest.approx(9)
-    assert sum(full.requests.values()) == pytest.approx(90)
+    assert full.requests["POST /tickets"] == pytest.approx(3)
+    assert sum(full.requests.values()) == pytest.approx(30)
     assert plan.explain().startswith(
-        "staging: target 90 requests/s = prod's peak 120/s x headroom 1.5 x 4 app workers / 8"
+        "staging: target 30 requests/s = prod's peak 40/s x headroom 1.5 x 4 app workers / 8"
     )
 
 
 def test_the_environment_whose_peak_it_is_gets_a_read_only_plan(shipped: LoadedSource) -> None:
     plan = load_plan(shipped, "prod")
     assert plan.read_only
-    assert plan.target_rate == 180
+    assert plan.target_rate == 60
     assert set(plan.mix) == {"GET /tickets", "GET /tickets/[id]"}
     assert sum(plan.mix.values()) == pytest.approx(1)
     assert plan.mix["GET /tickets"] == pytest.approx(0.5 / 0.7)
-    assert plan.as_dict()["steps"][0]["rate"] == 45
+    assert plan.as_dict()["steps"][0]["rate"] == 15
 
 
 def test_an_environment_promoted_to_nothing_scales_the_only_declared_peak(
     shipped: LoadedSource,
 ) -> None:
     plan = load_plan(shipped, "qa")  # 1 app host x 2 workers
-    assert (plan.peak_env, plan.workers, plan.target_rate) == ("prod", 2, 45)
+    assert (plan.peak_env, plan.workers, plan.target_rate) == ("prod", 2, 15)
 
 
 def test_the_steps_are_configurable_and_checked(shipped: LoadedSource) -> None:
     plan = load_plan(shipped, "staging", steps=(0.5, 1.0, 1.5, 2.0))
-    assert [step.rate for step in plan.steps] == [45, 90, 135, 180]
+    assert [step.rate for step in plan.steps] == [15, 30, 45, 60]
     for bad in ((), (0.5, 0.25), (0.0, 1.0), (1.0, 1.0), (True,)):
         with pytest.raises(InputError):
             load_plan(shipped, "staging", steps=bad)

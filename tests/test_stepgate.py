@@ -405,7 +405,7 @@ def test_stepgate_end_to_end_with_hosts_sampled_and_tickets_cleaned(
     monkeypatch.setattr(cleanup, "remove_load_tickets", remove)
     spec = env.load_gate
     assert spec is not None
-    spec = spec.model_copy(update={"step_duration": 2, "max_cpu": 1.0})
+    spec = spec.model_copy(update={"step_duration": 3, "max_cpu": 1.0})
     result = stepgate.run(
         "staging",
         env,

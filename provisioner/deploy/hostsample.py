@@ -9,6 +9,13 @@ its own clock when it arrives, the clock locust's request times are taken with, 
 steps line up without trusting the hosts' clocks. Per-step figures are differences between
 samples (CPU jiffies, transactions), so one sample more or less changes little.
 
+CPU is the host's control group's (cgroup v2 `cpu.stat`, or v1 `cpuacct.usage`), over the
+host's uptime and CPU count: on a real server that is the root group, the whole machine; in a
+local container it is the container's own, where /proc/stat would be the controller's (the load
+generator and every other container included). /proc/stat is the fallback where neither is
+readable. Memory and load average come from /proc: on a container they are the machine's, shown
+for reading, never judged.
+
 Parsing is pure and tested on real outputs (tests/test_hostsample.py).
 """
 
@@ -33,6 +40,14 @@ MARGIN_S = 120  # on top of the load's seconds: ssh's start, locust's start and 
 DB_GROUP, APP_GROUP = "db", "app"
 MARK = "@sample"
 PG_MARK = "@pg"
+CG_MARK = "@cg"  # the control group's CPU time (microseconds), uptime (seconds), CPUs
+# The first readable of: cgroup v2 (usage_usec), v1 (nanoseconds); empty when neither is.
+CG_USAGE = (
+    "if [ -r /sys/fs/cgroup/cpu.stat ]; then"
+    " u=$(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat);"
+    " elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then"
+    " u=$(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 )); else u=; fi; "
+)
 # Client backends other than this query's own: the app's pools and the tool's connections.
 # waiting: lock requests not granted; xacts: commits and rollbacks of every database so far.
 PG_QUERY = (
@@ -69,6 +84,9 @@ class Sample:
     memory_used: float  # 1 - MemAvailable / MemTotal
     pg: PgReading | None = None
     pg_error: str | None = None  # what psql said instead of a reading
+    cg_cpu_us: int | None = None  # the host's control group's CPU time so far
+    uptime: float | None = None  # the host's own clock for it (seconds since boot)
+    cpus: int | None = None
 
 
 def remote_script(db: bool, user: str, samples: int = MAX_SAMPLES) -> str:
@@ -82,8 +100,9 @@ def remote_script(db: bool, user: str, samples: int = MAX_SAMPLES) -> str:
         ]  # fmt: skip
         psql = f'echo "{PG_MARK} $({shlex.join([*as_postgres, *PSQL])} 2>&1 | head -n 1)"; '
     return (
-        f"i=0; while [ $i -lt {int(samples)} ]; do i=$((i + 1)); echo {MARK}; "
-        "head -n 1 /proc/stat; cat /proc/loadavg; "
+        f"n=$(nproc); i=0; while [ $i -lt {int(samples)} ]; do i=$((i + 1)); echo {MARK}; "
+        f'head -n 1 /proc/stat; cat /proc/loadavg; {CG_USAGE}echo "{CG_MARK} $u $(cut -d " " '
+        '-f 1 /proc/uptime) $n"; '
         f"grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; {psql}sleep {INTERVAL_S}; done"
     )
 
@@ -127,6 +146,18 @@ def parse_pg(text: str) -> PgReading:
     return PgReading(active, total, most, waiting, xacts)
 
 
+def parse_cgroup(text: str) -> tuple[int, float, int] | None:
+    """(CPU microseconds, uptime seconds, CPUs) from CG_MARK's line; None when the host has
+    no readable control group (the usage is empty)."""
+    fields = text.split()
+    if len(fields) != 3:  # noqa: PLR2004 - the line's three values
+        return None
+    try:
+        return int(fields[0]), float(fields[1]), int(fields[2])
+    except ValueError:
+        return None
+
+
 def parse_block(at: float, lines: list[str]) -> Sample:
     """One block of remote_script's output (after its MARK line)."""
     cpu = next((line for line in lines if line.startswith("cpu ")), None)
@@ -146,7 +177,18 @@ def parse_block(at: float, lines: list[str]) -> Sample:
             pg = parse_pg(pg_line[len(PG_MARK) :])
         except ValueError as exc:
             pg_error = str(exc)
-    return Sample(at, busy, total, parse_loadavg(load), parse_memory(memory), pg, pg_error)
+    cg_line = next((line for line in lines if line.startswith(CG_MARK)), None)
+    cg = parse_cgroup(cg_line[len(CG_MARK) :]) if cg_line is not None else None
+    return Sample(
+        at,
+        busy,
+        total,
+        parse_loadavg(load),
+        parse_memory(memory),
+        pg,
+        pg_error,
+        *(cg if cg is not None else (None, None, None)),
+    )
 
 
 def parse_stream(lines: list[tuple[float, str]]) -> list[Sample]:
@@ -205,8 +247,7 @@ def figures(samples: list[Sample], start: float, end: float) -> HostFigures:
         return HostFigures(None, None, None)
     first = before[-1] if before else inside[0]
     last = inside[-1]
-    span = last.cpu_total - first.cpu_total
-    cpu = (last.cpu_busy - first.cpu_busy) / span if span > 0 else None
+    cpu = _cpu(first, last)
     readings = [s.pg for s in inside if s.pg is not None]
     errors = [s.pg_error for s in inside if s.pg_error]
     memory = max(s.memory_used for s in inside)
@@ -226,6 +267,23 @@ def figures(samples: list[Sample], start: float, end: float) -> HostFigures:
         waiting_locks=max(r.waiting_locks for r in readings),
         tps=(pg_last.xacts - pg_first.xacts) / pg_span if pg_span > 0 else None,
     )
+
+
+def _cpu(first: Sample, last: Sample) -> float | None:
+    """The share of the host's CPUs busy between two samples: its control group's, else
+    /proc/stat's."""
+    if (
+        first.cg_cpu_us is not None
+        and last.cg_cpu_us is not None
+        and first.uptime is not None
+        and last.uptime is not None
+        and last.cpus
+        and last.uptime > first.uptime
+    ):
+        used = (last.cg_cpu_us - first.cg_cpu_us) / 1e6
+        return max(0.0, used / ((last.uptime - first.uptime) * last.cpus))
+    span = last.cpu_total - first.cpu_total
+    return (last.cpu_busy - first.cpu_busy) / span if span > 0 else None
 
 
 # --- the sampler (ssh) ------------------------------------------------------------------------
