@@ -42,6 +42,8 @@ LANES = {
     "pkgcachetest": "qa-and-the-rest",
     "rel": "qa-and-the-rest",  # test_releases' own checkout: rel and relprod
     "relprod": "qa-and-the-rest",
+    "pk": "qa-and-the-rest",  # test_peak_capacity's own checkout: pk and pkprod
+    "pkprod": "qa-and-the-rest",
 }
 MARKER = "hosts"
 

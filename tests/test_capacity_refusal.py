@@ -2,7 +2,7 @@
 of the repo (its own ledger and environments `pk` -> `pkprod`), a passed gate of `pk` with a
 measured capacity is put in the ledger for the copy's bundle, then `promote pk pkprod` runs as a
 user types it. The refusal comes before any host is started (pkprod's are never created), so no
-host is needed; tests/test_peak_gate.py does the same after a real gate."""
+host is needed; tests/test_peak_capacity.py does the same after a real gate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from hostrun import provision, sqlite_url
-from test_peak_gate import LOOSE, _copy_ignored, source
+from test_peak_capacity import LOOSE, _copy_ignored, source
 
 from provisioner import paths
 from provisioner.ledger.ledger import open_ledger
