@@ -59,8 +59,8 @@ def sqlite_url(path: Path) -> str:
 
 def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
     """`provision.py ENV --full [EXTRA...]` in the background; returns once the run holds the
-    environment's lock (so it really runs) and a few seconds more (so the playbook is under
-    way: --full, or the incremental apply could skip every host and be done by then)."""
+    environment's lock (so it really runs), its playbook is running and a few seconds more
+    (--full: the incremental apply could skip every host and be done by then)."""
     run = subprocess.Popen(
         [sys.executable, str(paths.REPO / "provision.py"), env, "--full", *extra],
         cwd=paths.REPO,
@@ -73,8 +73,32 @@ def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
     while Asked(ledger).holder(env) is None:
         assert time.monotonic() < deadline, "the run never took the lock"
         time.sleep(0.2)
+    # The lock comes before the hosts are created or started: a fault planted then would be
+    # undone by the run itself. Wait for its playbook (a cold converge creates hosts first);
+    # one that runs on execution nodes is not a process here: a few seconds more instead.
+    remote = any(arg.startswith("--executor") for arg in extra)
+    deadline = time.monotonic() + 300
+    while not remote and not playbooks_of(env):
+        assert run.poll() is None, "the run ended before its playbook started"
+        assert time.monotonic() < deadline, "the run's playbook never started"
+        time.sleep(0.2)
     time.sleep(3)
     return run
+
+
+def playbooks_of(env: str) -> list[str]:
+    """The command lines of Ansible processes working on `env` (its inventory is in them)."""
+    inventory = str(paths.INVENTORIES / env)
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        words = [a.decode(errors="replace") for a in args]
+        if any("ansible-playbook" in w for w in words) and inventory in words:
+            found.append(" ".join(words))
+    return found
 
 
 class Asked:

@@ -14,6 +14,11 @@ order. (xdist's own `loadgroup` cannot do it here: it renames node ids through a
 pytest 9 no longer reads.) The scheduler runs in the controller, which collects nothing, so it
 reads each module's marker from its source (`ast`), not by importing it.
 
+What a lock does not cover: a module that changes what every environment reads (a file in
+group_vars/, as tests/test_incremental.py does for a moment) runs in the lane of the modules
+that would notice, those that plan and approve (staging-prod); the other lane's runs read the
+same repo and may see it, which changes nothing they check.
+
 Why two lanes: a host test spends much of its time waiting on containers and SSH, so the
 controller's two cores were a third idle with one test at a time (vmstat over a CI run). The
 lanes are balanced by the measured time of their modules (`make hosts` prints the slowest);

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hostrun import Asked, provision, sqlite_url, start_apply
+from hostrun import Asked, playbooks_of, provision, sqlite_url, start_apply
 from ledger_server import PostgresServer
 
 from provisioner import paths
@@ -49,21 +49,6 @@ def test_a_host_stopped_mid_run_is_unreachable_the_rest_finish(ledger: str) -> N
     # the next apply starts the host again and converges it
     again = provision("qa", ledger=ledger)
     assert again.returncode == 0, again.stdout + again.stderr
-
-
-def playbooks_of(env: str) -> list[str]:
-    """The command lines of Ansible processes working on `env` (its inventory is in them)."""
-    inventory = str(paths.INVENTORIES / env)
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:  # gone meanwhile
-            continue
-        words = [a.decode(errors="replace") for a in args]
-        if any("ansible-playbook" in w for w in words) and inventory in words:
-            found.append(" ".join(words))
-    return found
 
 
 def test_the_tool_killed_mid_apply_leaves_an_abandoned_run_the_next_recovers(ledger: str) -> None:
