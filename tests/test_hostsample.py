@@ -251,12 +251,14 @@ def as_postgres_env(postgres: PostgresServer) -> dict[str, str]:
 @pytest.mark.skipif(os.geteuid() != 0, reason="the script runs psql through runuser, as root")
 def test_the_db_hosts_script_as_shipped_reads_a_real_postgresql(postgres: PostgresServer) -> None:
     """remote_script exactly as ssh would hand it to a db host's shell: its quoting, the query
-    and psql's output, parsed into a reading."""
+    and psql's output, parsed into a reading. In root's home, as an ssh session starts: psql
+    as postgres may not enter it, and says so first (that line was taken for the reading)."""
     process = subprocess.Popen(
         ["sh", "-c", hostsample.remote_script(True, "root")],
         stdout=subprocess.PIPE,
         text=True,
         env=as_postgres_env(postgres),
+        cwd="/root",
     )
     lines: list[tuple[float, str]] = []
     try:
@@ -304,8 +306,10 @@ def test_cleanup_removes_only_the_marked_tickets_on_a_real_postgresql(
         text=True,
         env=env,
         check=True,
+        cwd="/root",  # where an ssh session starts
     )
     assert done.stdout.strip() == "2"
+    assert "Permission denied" not in done.stderr
     left = subprocess.run(
         [*psql, "-d", "csapp", "-c", "SELECT customer, subject FROM tickets ORDER BY id"],
         capture_output=True,

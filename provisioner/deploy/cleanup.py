@@ -35,8 +35,9 @@ def command(user: str, db_name: str) -> str:
     as_postgres = ["runuser", "-u", "postgres", "--"] if user == "root" else [
         "sudo", "-n", "-u", "postgres",
     ]  # fmt: skip
-    return shlex.join([*as_postgres, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db_name,
-                       "-c", SQL])  # fmt: skip
+    # cd /: postgres may not enter the login directory psql would start in (root's home)
+    return "cd / && " + shlex.join([*as_postgres, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
+                                    "-d", db_name, "-c", SQL])  # fmt: skip
 
 
 def remove_load_tickets(env_name: str, env: Environment, db_name: str) -> int:

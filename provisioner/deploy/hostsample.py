@@ -98,7 +98,9 @@ def remote_script(db: bool, user: str, samples: int = MAX_SAMPLES) -> str:
         as_postgres = ["runuser", "-u", "postgres", "--"] if user == "root" else [
             "sudo", "-n", "-u", "postgres",
         ]  # fmt: skip
-        psql = f'echo "{PG_MARK} $({shlex.join([*as_postgres, *PSQL])} 2>&1 | head -n 1)"; '
+        # cd /: psql started in a directory postgres may not enter (root's home) says so on
+        # stderr first, and that line would be taken for the reading
+        psql = f'echo "{PG_MARK} $(cd / && {shlex.join([*as_postgres, *PSQL])} 2>&1 | head -n 1)"; '
     return (
         f"n=$(nproc); i=0; while [ $i -lt {int(samples)} ]; do i=$((i + 1)); echo {MARK}; "
         f'head -n 1 /proc/stat; cat /proc/loadavg; {CG_USAGE}echo "{CG_MARK} $u $(cut -d " " '
