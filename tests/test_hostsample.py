@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,16 +61,6 @@ def test_pg_parser_and_its_errors() -> None:
     for said in ("psql: error: connection to server failed", "3 12 100 0", "3 12 x 0 1", ""):
         with pytest.raises(ValueError, match="psql said"):
             hostsample.parse_pg(said)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def test_the_query_on_a_real_postgresql(postgres: PostgresServer) -> None:
