@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import paths
+from provisioner.run import guardian
 
 
 def provision(
@@ -78,7 +79,7 @@ def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
     # one that runs on execution nodes is not a process here: a few seconds more instead.
     remote = any(arg.startswith("--executor") for arg in extra)
     deadline = time.monotonic() + 300
-    while not remote and not playbooks_of(env):
+    while not remote and not playbooks_of(env, under=run.pid):
         assert run.poll() is None, "the run ended before its playbook started"
         assert time.monotonic() < deadline, "the run's playbook never started"
         time.sleep(0.2)
@@ -86,13 +87,18 @@ def start_apply(env: str, ledger: str, *extra: str) -> subprocess.Popen[str]:
     return run
 
 
-def playbooks_of(env: str) -> list[str]:
-    """The command lines of Ansible processes working on `env` (its inventory is in them)."""
+def playbooks_of(env: str, under: int | None = None) -> list[str]:
+    """The command lines of Ansible processes working on `env` (its inventory is in them), of
+    the whole machine or only those below process `under` (one run's: not a leftover's)."""
     inventory = str(paths.INVENTORIES / env)
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    if under is None:
+        pids = [int(p.name) for p in Path("/proc").glob("[0-9]*")]
+    else:
+        pids = guardian.descendants(under)
+    for pid in pids:
         try:
-            args = cmdline.read_bytes().split(b"\0")
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile
             continue
         words = [a.decode(errors="replace") for a in args]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from hostrun import Asked, provision, sqlite_url, start_apply
+from hostrun import Asked, playbooks_of, provision, sqlite_url, start_apply
 
 from provisioner.ledger.ledger import open_ledger
 
@@ -36,6 +36,7 @@ def test_an_interrupt_cancels_cleanly_and_frees_the_lock(
     run.send_signal(signum)
     out, err = run.communicate(timeout=120)
     assert run.returncode == code, out + err
+    assert playbooks_of("qa") == []  # every process of the run ended, its workers too
     assert Asked(ledger).holder("qa") is None
     last = Asked(ledger).runs(env="qa")[0]
     assert last.status == "canceled"

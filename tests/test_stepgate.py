@@ -6,6 +6,7 @@ sh here instead of over ssh)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -200,6 +201,20 @@ def test_a_slowdown_within_the_margin_or_not_significant_passes() -> None:
     few = [load(i, s, sample=(30.0, 10.0)) for i, s in enumerate(SHARES)]
     assert stepjudge.failures(judged(few, baseline=baseline_of(10))) == []  # p too large
     assert all(r.compared is None for r in judged())  # no baseline: thresholds alone
+
+
+def test_a_slowdown_of_a_few_milliseconds_is_no_regression_however_large_its_share() -> None:
+    loads = [load(i, s, p50=7) for i, s in enumerate(SHARES)]  # median 10 ms vs 6 ms: +67%
+    quick = {"run": "17", "steps": [{"share": 0.5, "sample": [3 + i % 7 for i in range(60)]}]}
+    floor = dataclasses.replace(LIMITS, min_regression_ms=5)
+    found = stepjudge.judge(loads, [hosts() for _ in loads], {"s-db-1"}, floor, {}, quick)
+    assert stepjudge.failures(found) == []  # +4 ms is within the 5 ms floor
+    assert found[1].compared is not None
+    assert found[1].compared["slower"] > floor.max_regression
+    floor = dataclasses.replace(LIMITS, min_regression_ms=3)
+    found = stepjudge.judge(loads, [hosts() for _ in loads], {"s-db-1"}, floor, {}, quick)
+    (failure,) = stepjudge.failures(found)
+    assert "and +4 ms > 3 ms" in failure
 
 
 def test_implied_capacity_and_shortfall_read_the_plan_backwards() -> None:

@@ -81,6 +81,7 @@ def limits(spec: LoadGate) -> stepjudge.Limits:
         max_cpu=spec.max_cpu,
         max_db_connections_share=spec.max_db_connections_share,
         max_regression=spec.max_regression,
+        min_regression_ms=spec.min_regression_ms,
     )
 
 

@@ -14,7 +14,9 @@ rate and what it implies for the environment whose peak it is.
   environment's: loadplan's scaling read backwards.
 - Regression: a step whose latency sample ranks significantly higher (Mann-Whitney, two-sided
   p < ALPHA) than the same step (same share of the target) of the last release that passed
-  this environment's gate, with a median more than `max_regression` above it, fails the gate.
+  this environment's gate, with a median more than `max_regression` above it and at least
+  `min_regression_ms` slower, fails the gate (the floor: a 5 ms median that becomes 8 ms on a
+  machine busy with something else is +60% and significant, and no regression anyone feels).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Limits:
     max_cpu: float
     max_db_connections_share: float
     max_regression: float
+    min_regression_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def step_problems(
 
 
 def compare(
-    load: StepLoad, baseline: dict[str, Any] | None, max_regression: float, run_id: str | None
+    load: StepLoad, baseline: dict[str, Any] | None, limits: Limits, run_id: str | None
 ) -> tuple[str | None, dict[str, Any] | None]:
     """(the regression, if any; the test's figures) of a step against its baseline step."""
     if baseline is None or not baseline.get("sample") or not load.sample:
@@ -127,10 +130,12 @@ def compare(
     then, now = percentile(before, 0.5), percentile(sorted(load.sample), 0.5)
     slower = now / then - 1 if then > 0 else 0.0
     compared = {"run": run_id, "p50_ms": then, "p": test.p, "z": test.z, "slower": slower}
-    if test.p < ALPHA and test.z > 0 and slower > max_regression:
+    significant = test.p < ALPHA and test.z > 0
+    if significant and slower > limits.max_regression and now - then > limits.min_regression_ms:
         return (
             f"p50 {now:g} ms vs {then:g} ms in run {run_id} (+{slower:.0%} > "
-            f"+{max_regression:.0%}, Mann-Whitney p={test.p:.2g})"
+            f"+{limits.max_regression:.0%} and +{now - then:.3g} ms > "
+            f"{limits.min_regression_ms:g} ms, Mann-Whitney p={test.p:.2g})"
         ), compared
     return None, compared
 
@@ -151,7 +156,7 @@ def judge(  # noqa: PLR0917 - the parts of one judgement, each named at the one 
     run_id = None if baseline is None else str(baseline.get("run"))
     results = []
     for load, figures in zip(loads, hosts, strict=True):
-        regression, compared = compare(load, before.get(load.share), limits.max_regression, run_id)
+        regression, compared = compare(load, before.get(load.share), limits, run_id)
         results.append(
             StepResult(
                 load=load,

@@ -164,6 +164,9 @@ class LoadGate(_Strict):
     # step of the last release that passed the gate before a significant difference (the
     # Mann-Whitney U test, deploy/mannwhitney.py) fails the gate.
     max_regression: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.25
+    # ... and at least this many milliseconds slower (median): a few milliseconds of noise on a
+    # busy machine are a large share of a fast service's latency.
+    min_regression_ms: Annotated[float, Field(ge=0, le=600_000, allow_inf_nan=False)] = 5
 
 
 # A request of the mix: an HTTP method and a path, as the load test names it ("GET /tickets").
