@@ -23,7 +23,9 @@ staging qa prod: setup
 	$(PY) provision.py $@
 
 # Each stage timed, with a table of wall times at the end (scripts/stages.sh).
-TEST_STAGES := setup image lint inventory-check unit hosts molecule-suite pipeline
+# molecule-suite's scenario runs inside `hosts` (tests/test_molecule.py), in a lane beside the
+# other host tests instead of after them.
+TEST_STAGES := setup image lint inventory-check unit hosts pipeline
 test:
 	@scripts/stages.sh $(TEST_STAGES)
 
@@ -50,7 +52,8 @@ hosts: image
 molecule: image
 	@scripts/molecule.sh $$(cd molecule && ls -d */molecule.yml | cut -d/ -f1)
 
-# What `make test` runs: `molecule test -s common` as its users type it: one role's scenario
+# What `make test` runs (as tests/test_molecule.py, in the hosts stage), and this target on its
+# own: `molecule test -s common` as its users type it: one role's scenario
 # (check on a fresh instance, converge, idempotence, the shared verification suite), 1.5 minutes.
 # The stack scenario (default, ~8 minutes) repeats what the host tests prove on whole
 # environments: converge, idempotence and verify in tests/test_provision_local.py, check mode on

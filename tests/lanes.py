@@ -49,6 +49,7 @@ LANES = {
     "relprod": "qa-and-the-rest",
     "pk": "qa-and-the-rest",  # test_peak_capacity's own checkout: pk and pkprod
     "pkprod": "qa-and-the-rest",
+    "molecule": "qa-and-the-rest",  # test_molecule's instances (molecule's own network)
 }
 MARKER = "hosts"
 

@@ -1,13 +1,14 @@
-"""Faults in the middle of a run, on real local hosts: a host that dies, the tool itself killed,
-the PostgreSQL ledger restarted, a full disk for the run's artifacts, and secrets that must not
-leak into anything a run leaves behind. Each test says what is left afterwards, and ends with a
-run that converges."""
+"""Faults in the middle of a run, on real local hosts: a host that dies, a host whose network
+drops every packet, the tool itself killed, the PostgreSQL ledger restarted, a full disk for the
+run's artifacts, and secrets that must not leak into anything a run leaves behind. Each test
+says what is left afterwards, and ends with a run that converges."""
 
 from __future__ import annotations
 
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,47 @@ def test_the_tool_killed_mid_apply_leaves_an_abandoned_run_the_next_recovers(led
     assert [r.status for r in runs[:2]] == ["successful", "abandoned"]  # nothing rewritten
     assert Asked(ledger).holder("qa") is None
     assert Asked(ledger).verify() == []
+
+
+@contextmanager
+def dropped(address: str) -> Iterator[None]:
+    """Every packet from `address` to this machine dropped (not refused: no reset, no ICMP),
+    as a cut cable or a black-holing firewall does."""
+    rule = ["INPUT", "-s", address, "-j", "DROP"]
+    subprocess.run(["iptables", "-I", *rule], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=True)
+
+
+# How long a run may take to give up on a host whose packets vanish: 45 s of unanswered
+# keepalives (group_vars/all.yml for mitogen, ansible.cfg for plain ssh), then the other hosts'
+# rest of the run (about 20 s here), with room for a busy machine. Mitogen's own default was 5
+# minutes.
+NETWORK_CUT_BOUND_S = 150
+
+
+def test_a_host_whose_network_drops_packets_is_given_up_within_a_bound(ledger: str) -> None:
+    qa = load_source(paths.DEFAULT_SOURCE).environment("qa")
+    victim = qa.hosts_in("web")[0]
+    run = start_apply("qa", ledger)
+    started = time.monotonic()
+    with dropped(qa.address_of(victim)):
+        out, err = run.communicate(timeout=NETWORK_CUT_BOUND_S)
+    assert time.monotonic() - started < NETWORK_CUT_BOUND_S
+    assert run.returncode == 1, out + err
+    detail = Asked(ledger).show(Asked(ledger).runs(env="qa")[0].run_id)
+    assert detail.summary.status == "failed"
+    assert detail.host_stats[victim]["unreachable"] > 0
+    others = [host for host in detail.host_stats if host != victim]
+    assert others
+    assert all(detail.host_stats[h]["unreachable"] == 0 for h in others)
+    assert playbooks_of("qa") == []
+    assert Asked(ledger).holder("qa") is None
+    assert Asked(ledger).verify() == []
+    again = provision("qa", ledger=ledger)  # the network back, the next run converges
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_the_postgresql_ledger_restarted_mid_run_loses_nothing(postgres: PostgresServer) -> None:

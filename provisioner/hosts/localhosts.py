@@ -62,6 +62,25 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+REMOVE_ATTEMPTS = 3
+
+
+def remove(name: str) -> None:
+    """Remove a container, stopping it first (5 s for its processes to end).
+
+    Retried: on a busy machine podman may give up waiting for the container's exit file
+    ("timed out waiting for file /run/libpod/exits/...: internal libpod error") although the
+    container did stop; the next attempt finds it stopped and removes it. Done when it is gone,
+    whatever the attempt said."""
+    for attempt in range(1, REMOVE_ATTEMPTS + 1):
+        removed = podman("rm", "-f", "-t", "5", name, check=False)
+        if podman("container", "exists", name, check=False).returncode == 1:  # 1: no such one
+            return
+        if attempt == REMOVE_ATTEMPTS:
+            raise HostError(f"podman rm {name} failed: {removed.stderr.strip()}")
+        time.sleep(attempt)
+
+
 @dataclass(frozen=True)
 class Image:
     """What hosts/build-image.sh makes an image of (given as SUITE, EXTRA_PACKAGES, KIND)."""
@@ -250,18 +269,18 @@ def ensure_containers(
     existing = containers(env_name, label)
     for name in sorted(set(existing) - set(wanted)):
         say(f"removing {name}: {gone}")
-        podman("rm", "-f", "-t", "5", name)
+        remove(name)
     for name, address in sorted(wanted.items()):
         current = existing.get(name)
         if current and current.stale:
             say(f"recreating {name}: podman lists it as running, but its process is gone")
-            podman("rm", "-f", "-t", "5", name)
+            remove(name)
             current = None
         if current and (
             current.image != tag or current.address not in (None, address) or current.key != key
         ):
             say(f"recreating {name}: its image, address or SSH key is not this checkout's")
-            podman("rm", "-f", "-t", "5", name)
+            remove(name)
             current = None
         if current is None:
             say(f"creating {name} ({address})")
@@ -340,6 +359,6 @@ def down(env_name: str, say: Say = _quiet) -> None:
     there are none."""
     for name in sorted({**containers(env_name), **containers(env_name, EXECUTOR_LABEL)}):
         say(f"removing {name}")
-        podman("rm", "-f", "-t", "5", name)
+        remove(name)
     if podman("network", "exists", network_name(env_name), check=False).returncode == 0:
         podman("network", "rm", network_name(env_name))
