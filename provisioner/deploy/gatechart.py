@@ -12,11 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
-
-mpl.use("Agg")  # before pyplot: no display on a CI runner or over ssh
-from matplotlib import pyplot as plt
-
 WIDTH_IN, HEIGHT_IN, DPI = 10, 7, 100  # 1000 x 700 pixels
 
 
@@ -24,6 +19,13 @@ def draw(steps: list[dict[str, Any]], out: Path, *, title: str) -> Path:
     """Write the chart of `steps` to `out` (atomically: a reader never sees half a PNG)."""
     if not steps:
         raise ValueError("no step to draw")
+    # Imported here: matplotlib (and numpy) take a third of a second, which every command
+    # that draws no chart (a no-op apply, `history`) would pay at start-up.
+    import matplotlib as mpl  # noqa: PLC0415 - see above
+
+    mpl.use("Agg")  # before pyplot: no display on a CI runner or over ssh
+    from matplotlib import pyplot as plt  # noqa: PLC0415 - see above
+
     offered = [float(step["offered"]) for step in steps]
     figure, (latency, hosts) = plt.subplots(
         2, 1, sharex=True, figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI
