@@ -73,10 +73,10 @@ def _private_dir(path: Path) -> None:
         os.close(fd)
 
 
-def owned_and_private(fd: int, path: Path, mode: int, *, ours: bool = True) -> None:
-    """`fd` (open on `path`) is ours (`ours`: else refused); a mode open to others is warned
-    about, then closed, if we can."""
-    info = os.fstat(fd)
+def owned_and_private(fd: int | None, path: Path, mode: int, *, ours: bool = True) -> None:
+    """`fd` (open on `path`; None: `path` itself, never opened) is ours (`ours`: else refused);
+    a mode open to others is warned about, then closed, if we can."""
+    info = os.fstat(fd) if fd is not None else os.stat(path)
     if info.st_uid != os.getuid() and not ours:
         return  # someone else's, by the user's choice (a shared ledger file): theirs to keep
     if info.st_uid != os.getuid():
@@ -90,7 +90,10 @@ def owned_and_private(fd: int, path: Path, mode: int, *, ours: bool = True) -> N
             oct(stat.S_IMODE(info.st_mode)),
             oct(mode),
         )
-        os.fchmod(fd, mode)
+        if fd is not None:
+            os.fchmod(fd, mode)
+        else:
+            os.chmod(path, mode)
 
 
 def write_private(path: Path, content: str, *, new: bool = False) -> None:

@@ -13,6 +13,8 @@ import multiprocessing
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -169,6 +171,39 @@ def test_concurrent_appends_from_processes_keep_one_chain(url: str) -> None:
         for worker in range(4):  # each writer's entries, in its own order
             mine = [e.payload["n"] for e in entries if e.payload["worker"] == worker]
             assert mine == list(range(25))
+
+
+# SQLite's lock bytes (sqlite3.c: PENDING_BYTE 0x40000000, SHARED_FIRST = PENDING + 2, 510 long):
+# a connection holds a read lock there while it is open in WAL mode, and a closing connection
+# that can write-lock the range believes itself the last and removes the WAL.
+SQLITE_SHARED_RANGE = (0x40000002, 510)
+
+
+def _someone_holds_shared(database: Path) -> bool:
+    """Asked from another process (POSIX locks do not conflict within one)."""
+    start, length = SQLITE_SHARED_RANGE
+    probe = (
+        "import fcntl, os, struct, sys\n"
+        f"fd = os.open({str(database)!r}, os.O_RDWR)\n"
+        f"lock = struct.pack('hhqqi', fcntl.F_WRLCK, 0, {start}, {length}, 0)\n"
+        "try:\n    fcntl.fcntl(fd, fcntl.F_SETLK, lock)\nexcept OSError:\n    sys.exit(1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 1
+
+
+def test_a_second_connection_of_a_run_keeps_the_first_ones_sqlite_lock(tmp_path: Path) -> None:
+    """The lock's heartbeat opens a second connection in the run's process; opening it must not
+    drop the first connection's lock (closing any descriptor of a file drops all of a process's
+    POSIX locks on it), or another process's close removes the WAL and the run's writes with it."""
+    database = tmp_path / "ledger.sqlite3"
+    with open_ledger(f"sqlite:///{database}", heartbeat_every=0.05) as book:
+        book.append("note", "qa", {"n": 1})
+        assert _someone_holds_shared(database)
+        with book.acquire("qa", "ann@example.com", "run-1"):
+            time.sleep(0.3)  # a few heartbeats, on their own connection
+            assert _someone_holds_shared(database)
+            book.append("note", "qa", {"n": 2})
+        assert _someone_holds_shared(database)
 
 
 # --- runs -----------------------------------------------------------------------------------------

@@ -107,9 +107,18 @@ class SQLiteStore(Store):
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file readable by us alone, before SQLite creates it with the umask."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    """Create the database file readable by us alone, before SQLite creates it with the umask.
+
+    An existing file is checked by its path, never opened: closing any descriptor of a file
+    drops every POSIX lock this process holds on it (fcntl's rule), SQLite's SHARED lock of
+    another connection of ours included (a run's own, while its lock's heartbeat opened a second
+    one). SQLite still believed it held it; another process closing its connection then took
+    the EXCLUSIVE lock, believed itself the last one and checkpointed and removed the WAL under
+    our run: the run's finish and lock release were lost (seen: a gate that passed, recorded
+    as abandoned)."""
     try:
-        paths.owned_and_private(fd, path, 0o600, ours=False)  # said, then closed
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        paths.owned_and_private(None, path, 0o600, ours=False)  # said, then closed
+        return
+    os.close(fd)  # new and empty: no connection has it open, no lock to lose
