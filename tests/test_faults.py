@@ -40,10 +40,12 @@ def test_a_host_stopped_mid_run_is_unreachable_the_rest_finish(ledger: str) -> N
     detail = Asked(ledger).show(Asked(ledger).runs(env="qa")[0].run_id)
     assert detail.summary.status == "failed"
     stats = detail.host_stats
-    assert stats[victim]["unreachable"] > 0
+    # Unreachable, as a rule; failed when `podman stop` killed the task's own process on the host
+    # (rc -9) a moment before the connection carrying it: either way the victim, and only it.
+    assert stats[victim]["unreachable"] + stats[victim]["failed"] > 0, stats
     others = [host for host in stats if host != victim]
     assert others
-    assert all(stats[h]["unreachable"] == 0 and stats[h]["failed"] == 0 for h in others)
+    assert all(stats[h]["unreachable"] == 0 and stats[h]["failed"] == 0 for h in others), stats
     assert Asked(ledger).holder("qa") is None
     assert Asked(ledger).verify() == []
     # the next apply starts the host again and converges it
