@@ -1,12 +1,17 @@
 """Which containers `up` must recreate rather than trust podman's word for (pure logic: the
-state is podman's `inspect` State; the process check reads this machine's /proc)."""
+state is podman's `inspect` State; the process check reads this machine's /proc), and images
+built side by side."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
+import pytest
+
+from provisioner.hosts import execnodes, localhosts
 from provisioner.hosts.localhosts import ensure_forwarding, is_stale
 
 
@@ -46,3 +51,31 @@ def test_forwarding_that_cannot_be_turned_on_is_said_not_raised(tmp_path: Path) 
     ensure_forwarding(said.append, tmp_path / "missing" / "ip_forward")
     assert len(said) == 1
     assert "cannot turn on IPv4 forwarding" in said[0]
+
+
+def test_missing_images_are_built_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two images' builds overlap (each is mostly downloads and one core's dpkg); the podman
+    calls around them are stood in for, the locks and threads are the real ones."""
+    built: dict[str, tuple[float, float]] = {}
+    present: set[str] = set()
+
+    def fake_podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        code = 0 if args[:2] != ("image", "exists") or args[2] in present else 1
+        return subprocess.CompletedProcess(list(args), code, "", "")
+
+    def fake_build(tag: str, image: localhosts.Image, say: localhosts.Say) -> None:
+        started = time.monotonic()
+        time.sleep(0.5)
+        built[image.kind] = (started, time.monotonic())
+        present.add(tag)
+
+    monkeypatch.setattr(localhosts, "podman", fake_podman)
+    monkeypatch.setattr(localhosts, "_build_image", fake_build)
+    images = [localhosts.HOST_IMAGE, execnodes.EXEC_IMAGE]
+    tags = localhosts.ensure_images(images)
+    assert tags == [localhosts.image_tag(image) for image in images]
+    (a_start, a_end), (b_start, b_end) = built["host"], built["exec"]
+    assert max(a_start, b_start) < min(a_end, b_end), built  # the two builds overlapped
+    built.clear()
+    assert localhosts.ensure_images(images) == tags  # both there now: nothing built
+    assert built == {}

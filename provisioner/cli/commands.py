@@ -322,8 +322,9 @@ def cmd_cache(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_image(args: argparse.Namespace, console: Console) -> int:
     """Both local images: the hosts' (Debian 12) and the execution nodes' (Debian 13)."""
-    console.print(localhosts.ensure_image(_say(console)))
-    console.print(localhosts.ensure_image(_say(console), execnodes.EXEC_IMAGE))
+    images = [localhosts.HOST_IMAGE, execnodes.EXEC_IMAGE]
+    for tag in localhosts.ensure_images(images, _say(console)):  # built side by side
+        console.print(tag)
     return EXIT_OK
 
 

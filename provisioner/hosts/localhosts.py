@@ -16,7 +16,8 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,14 +114,23 @@ def image_tag(image: Image = HOST_IMAGE) -> str:
 
 def ensure_image(say: Say = _quiet, image: Image = HOST_IMAGE) -> str:
     tag = image_tag(image)
-    # One build at a time: a second caller waits, then finds the image there.
-    with open(paths.state_dir() / "image.lock", "w") as lock:
+    # One build of an image at a time: a second caller waits, then finds the image there.
+    # Another image's build goes on meanwhile (ensure_images).
+    with open(paths.state_dir() / f"image-{image.kind}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if podman("image", "exists", tag, check=False).returncode != 0:
             _build_image(tag, image, say)
         # molecule scenarios name the image by this stable tag
         podman("tag", tag, f"{image.repo}:latest")
     return tag
+
+
+def ensure_images(images: Sequence[Image], say: Say = _quiet) -> list[str]:
+    """Several images, built side by side when missing: a build is mostly debootstrap waiting
+    on downloads and dpkg on one core, so two at once take little longer than the longer one
+    (on a fresh machine, the hosts' and the execution nodes' images are minutes each)."""
+    with ThreadPoolExecutor(max_workers=len(images) or 1) as pool:
+        return list(pool.map(lambda image: ensure_image(say, image), images))
 
 
 def _build_image(tag: str, image: Image, say: Say) -> None:
