@@ -24,8 +24,9 @@ staging qa prod: setup
 
 # Each stage timed, with a table of wall times at the end (scripts/stages.sh).
 # molecule-suite's scenario runs inside `hosts` (tests/test_molecule.py), in a lane beside the
-# other host tests instead of after them.
-TEST_STAGES := setup image lint inventory-check unit hosts pipeline
+# other host tests instead of after them; so does `make pipeline` (tests/test_live_parity.py
+# brings staging and prod up through it, instead of converging both again after the host tests).
+TEST_STAGES := setup image lint inventory-check unit hosts
 test:
 	@scripts/stages.sh $(TEST_STAGES)
 
@@ -65,6 +66,7 @@ molecule-suite: image
 
 # The deploy stages of the CI provisioning job (.github/workflows/provision.yml) on local hosts:
 # staging, its gate, a prod plan, an approval by a second identity, the promotion to prod.
+# `make test` runs it among the host tests (tests/test_live_parity.py, on a ledger of its own).
 pipeline: image
 	scripts/pipeline.sh local
 

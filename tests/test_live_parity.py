@@ -9,6 +9,8 @@ Prod is left as the rest of the suite expects it: the hand changes are undone at
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,21 +66,58 @@ def sentinels() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pair(ledger: str, signing_keys: Keys) -> None:
-    """staging applied and gated, prod planned, approved and applied from it (the real path).
-    Prod starts from fresh hosts: only an apply that changes something runs the gate, and only
-    a gated apply records the reading --since-last-apply compares with."""
+def pipeline(ledger: str) -> subprocess.CompletedProcess[str]:
+    """CI's deploy stages on local hosts, as `make pipeline` runs them (scripts/pipeline.sh
+    local): staging applied and gated, prod planned, approved by a second person, promoted;
+    then the web report and the ledger's verification. It is `make test`'s run of the pipeline
+    too (no stage of its own: it would converge the same two environments again, after the
+    host tests). Prod starts from fresh hosts: the promotion converges it, so its gate runs,
+    and a gated apply records the reading --since-last-apply compares with."""
     assert provision("down", "prod").returncode == 0
-    staged = provision("staging", ledger=ledger)
-    assert staged.returncode == 0, staged.stdout + staged.stderr
-    gated = provision("gate", "staging", ledger=ledger)
-    assert gated.returncode == 0, gated.stdout + gated.stderr
-    plan_id = plan(ledger, signing_keys)
-    approve(plan_id, ledger, signing_keys)
-    applied = provision("prod", ledger=ledger, extra_env=signing_keys.env("alice"))
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    # the apply's gate passed, so its reading is the one --since-last-apply compares with
+    # As on a CI machine: no identity or key of the test session's, this ledger.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_")}
+    env.update(
+        PROVISION_LEDGER_URL=ledger,
+        PROVISION_PACKAGE_CACHE=os.environ.get("PROVISION_PACKAGE_CACHE", ""),
+        COLUMNS="200",
+    )
+    if not env["PROVISION_PACKAGE_CACHE"]:
+        del env["PROVISION_PACKAGE_CACHE"]
+    return subprocess.run(
+        [str(paths.REPO / "scripts" / "pipeline.sh"), "local"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=paths.REPO,
+        timeout=1800,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def pair(pipeline: subprocess.CompletedProcess[str], ledger: str) -> None:
+    """staging and prod as the pipeline left them (the real path to prod)."""
+    assert pipeline.returncode == 0, pipeline.stdout[-6000:] + pipeline.stderr[-3000:]
+    # the promotion's gate passed, so its reading is the one --since-last-apply compares with
     assert Asked(ledger).entries(kind="fingerprint", env="prod")
+
+
+def test_the_pipeline_takes_staging_to_prod_with_a_second_persons_approval(
+    pair: None, pipeline: subprocess.CompletedProcess[str], ledger: str
+) -> None:
+    script = (paths.REPO / "scripts" / "pipeline.sh").read_text()
+    sequence = re.search(r"^LOCAL_SEQUENCE=\(([^)]*)\)", script, re.MULTILINE)
+    assert sequence is not None
+    for stage in sequence.group(1).split():
+        assert re.search(rf"^== stage {stage} passed in \d+s$", pipeline.stdout, re.MULTILINE), (
+            stage
+        )
+    assert re.search(r"^== stage local passed in \d+s$", pipeline.stdout, re.MULTILINE)
+    book = Asked(ledger)
+    promoted = book.runs(env="prod", limit=1)[0]
+    assert (promoted.kind, promoted.status) == ("apply", "successful"), promoted
+    assert promoted.identity == "ci-pipeline"  # the applier; approved by ci-approver
+    assert book.verify() == []
 
 
 def test_a_clean_pair_has_no_unexplained_difference(pair: None, ledger: str) -> None:
