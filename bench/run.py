@@ -47,6 +47,7 @@ host count whose packages all come from Debian's mirrors.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -66,10 +67,12 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.bigsource import write_big_source
 from provisioner import paths
+from provisioner.errors import InputError
 from provisioner.hosts import pkgcache
 from provisioner.run import strategy
 from provisioner.run.ansible_env import ansible_env
@@ -123,6 +126,16 @@ def bench_source(hosts: int) -> dict[str, object]:
         layout = {f"{ENV}-db-1": ["db"]}
         layout |= {f"{ENV}-web-{i + 1}": ["web"] for i in range(webs)}
         layout |= {f"{ENV}-app-{i + 1}": ["app"] for i in range(hosts - 1 - webs)}
+    variables = copy.deepcopy(base["environments"]["staging"]["vars"])
+    # Connection pools as small as this many app hosts need to fit PostgreSQL's max_connections
+    # (the capacity rule db_connections, group_vars/all.yml, refuses the source otherwise): 17
+    # app hosts of staging's 2 workers x 5 connections would be 170. The margin covers the
+    # rule's reserve; past about 45 app hosts even one connection per worker is refused.
+    app = variables.setdefault("app", {})
+    apps = sum("app" in groups for groups in layout.values())
+    limit = yaml.safe_load((paths.GROUP_VARS / "db.yml").read_text())["postgresql_max_connections"]
+    per_worker = (limit - 10) // max(1, apps * app.get("app_workers", 1))
+    app["app_db_pool_size"] = max(1, min(app.get("app_db_pool_size", 5), per_worker))
     return {
         "groups": base["groups"],
         "environments": {
@@ -130,7 +143,7 @@ def bench_source(hosts: int) -> dict[str, object]:
                 "description": f"benchmark, {hosts} hosts",
                 "provider": {"kind": "local", "subnet": SUBNET},
                 "hosts": {name: {"groups": groups} for name, groups in layout.items()},
-                "vars": base["environments"]["staging"]["vars"],
+                "vars": variables,
             }
         },
     }
@@ -604,6 +617,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bench.remote(
                     hosts_list[-1], Path(tmp) / f"bench-{hosts_list[-1]}.yml", args.executors
                 )
+        except InputError as exc:  # the generated source (bench_source) is refused
+            console.print(f"[bold red]bench: FAILED: nothing measured: {escape(str(exc))}[/]")
+            return 2
         finally:
             bench.cleanup()
         pure = pure_parts(Path(tmp))

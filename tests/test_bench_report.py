@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from bench.fingerprint import PHASE
@@ -17,6 +18,7 @@ from bench.run import (
     ENV,
     Sample,
     bar_offsets,
+    bench_source,
     failures,
     hosts_in_recap,
     last_run,
@@ -26,7 +28,10 @@ from bench.run import (
     seconds,
 )
 from provisioner import paths
+from provisioner.errors import InputError
 from provisioner.hosts import pkgcache
+from provisioner.source import inventory
+from provisioner.source.model import load_source
 
 
 def sample(variant: str, wall: float, *, code: int = 0, seen: int = 5) -> Sample:
@@ -229,3 +234,29 @@ def test_the_fingerprint_bench_gives_no_ratio_when_a_read_or_the_converge_failed
         text = console.export_text()
         assert "x" not in text.split("before/after")[1].split("\n")[0]
         assert "FAILED" in text
+
+
+def rendered(hosts: int, directory: Path) -> None:
+    source = directory / f"bench-{hosts}.yml"
+    source.write_text(yaml.safe_dump(bench_source(hosts), sort_keys=False))
+    inventory.render_all(
+        load_source(source), [ENV]
+    )  # every check inventories pass, nothing written
+
+
+@pytest.mark.parametrize("hosts", [1, 3, 5, 20, 45])
+def test_the_bench_source_passes_the_tools_own_checks(hosts: int, tmp_path: Path) -> None:
+    """The capacity rules (issue 18) refused the 20-host source: its 17 app hosts' pools did not
+    fit PostgreSQL's max_connections, and `make bench` stopped with a traceback."""
+    rendered(hosts, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "why"), [(2, "group 'app' has no host"), (200, "capacity rule db_connections")]
+)
+def test_a_bench_source_the_tool_refuses_is_refused_not_measured(
+    hosts: int, why: str, tmp_path: Path
+) -> None:
+    """(bench.run's main says so: nothing measured, exit 2.)"""
+    with pytest.raises(InputError, match=why):
+        rendered(hosts, tmp_path)
