@@ -22,13 +22,15 @@ cache: setup
 staging qa prod: setup
 	$(PY) provision.py $@
 
-# Each stage timed, with a table of wall times at the end (scripts/stages.sh).
-# molecule-suite's scenario runs inside `hosts` (tests/test_molecule.py), in a lane beside the
-# other host tests instead of after them; so does `make pipeline` (tests/test_live_parity.py
+# Each stage timed, with a table of wall times at the end (scripts/stages.sh). `image&` builds
+# the local images in the background, beside lint and the unit tests (on a fresh machine they
+# are minutes of downloads and dpkg); `hosts` waits for them (its `image` waits on the builds'
+# locks). molecule-suite's scenario runs inside `hosts` (tests/test_molecule.py), in a lane beside
+# the other host tests instead of after them; so does `make pipeline` (tests/test_live_parity.py
 # brings staging and prod up through it, instead of converging both again after the host tests).
-TEST_STAGES := setup image lint inventory-check unit hosts
+TEST_STAGES := setup image& lint inventory-check unit hosts
 test:
-	@scripts/stages.sh $(TEST_STAGES)
+	@scripts/stages.sh $(foreach stage,$(TEST_STAGES),'$(stage)')
 
 inventory-check: setup
 	$(PY) provision.py inventory --check
