@@ -10,7 +10,12 @@ import yaml
 
 from provisioner import paths
 
-TIERS = {"db": 0.05, "app": 0.75, "web": 0.20}  # share of the hosts in each group
+# The capacity rule db_connections (group_vars/all.yml) holds an environment's app tier to
+# PostgreSQL's max_connections with the worst values the parity contract admits (8 workers x 5
+# connections each): two app hosts per environment, as in the shipped source. The rest are db
+# and web hosts, which no rule counts; the work of loading and rendering is per host alike.
+APP_HOSTS = 2
+TIERS = {"db": 0.05, "web": 0.95}  # share of the other hosts in each group
 
 
 def big_source(
@@ -27,9 +32,11 @@ def big_source(
         # is skipped: it holds 198.18.0.0/24, the controller's own (model.CONTROLLER_RANGE)
         slot = index + 1
         subnet = ipaddress.IPv4Network(f"198.{18 + slot // 16}.{(slot % 16) * 16}.0/20")
-        hosts: dict[str, dict[str, Any]] = {}
+        hosts: dict[str, dict[str, Any]] = {
+            f"{env}-app-{n + 1}": {"groups": ["app"]} for n in range(APP_HOSTS)
+        }
         for tier, share in TIERS.items():
-            for n in range(max(1, int(hosts_per_env * share))):
+            for n in range(max(1, int((hosts_per_env - APP_HOSTS) * share))):
                 hosts[f"{env}-{tier}-{n + 1}"] = {"groups": [tier]}
         source["environments"][env] = {
             "provider": {"kind": "local", "subnet": str(subnet)},

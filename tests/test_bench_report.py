@@ -12,6 +12,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+from bench.bigsource import write_big_source
 from bench.fingerprint import PHASE
 from bench.fingerprint import report as fingerprint_report
 from bench.run import (
@@ -260,3 +261,14 @@ def test_a_bench_source_the_tool_refuses_is_refused_not_measured(
     """(bench.run's main says so: nothing measured, exit 2.)"""
     with pytest.raises(InputError, match=why):
         rendered(hosts, tmp_path)
+
+
+@pytest.mark.parametrize("hosts", [10, 300])
+def test_the_scale_source_passes_the_tools_own_checks(hosts: int, tmp_path: Path) -> None:
+    """bench.run's pure parts (load, validate, render, parity of 3 x 2,000 hosts) on the big
+    source; its 1,500 app hosts per environment broke the capacity rules, after every other
+    part of the bench had run."""
+    source = write_big_source(tmp_path / "big.yml", hosts)
+    loaded = load_source(source)
+    assert all(len(env.hosts) >= hosts - 1 for env in loaded.source.environments.values())
+    inventory.render_all(loaded)
