@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from hostrun import Asked, planned_id, provision, sqlite_url
+from pipelinescript import PIPELINE, script_array
 from signing import Keys
 
 from provisioner import paths
@@ -75,16 +76,14 @@ def pipeline(ledger: str) -> subprocess.CompletedProcess[str]:
     and a gated apply records the reading --since-last-apply compares with."""
     assert provision("down", "prod").returncode == 0
     # As on a CI machine: no identity or key of the test session's, this ledger.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_")}
-    env.update(
-        PROVISION_LEDGER_URL=ledger,
-        PROVISION_PACKAGE_CACHE=os.environ.get("PROVISION_PACKAGE_CACHE", ""),
-        COLUMNS="200",
-    )
-    if not env["PROVISION_PACKAGE_CACHE"]:
-        del env["PROVISION_PACKAGE_CACHE"]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PROVISION_") or k == "PROVISION_PACKAGE_CACHE"
+    }
+    env.update(PROVISION_LEDGER_URL=ledger, COLUMNS="200")
     return subprocess.run(
-        [str(paths.REPO / "scripts" / "pipeline.sh"), "local"],
+        [str(PIPELINE), "local"],
         capture_output=True,
         text=True,
         check=False,
@@ -105,14 +104,9 @@ def pair(pipeline: subprocess.CompletedProcess[str], ledger: str) -> None:
 def test_the_pipeline_takes_staging_to_prod_with_a_second_persons_approval(
     pair: None, pipeline: subprocess.CompletedProcess[str], ledger: str
 ) -> None:
-    script = (paths.REPO / "scripts" / "pipeline.sh").read_text()
-    sequence = re.search(r"^LOCAL_SEQUENCE=\(([^)]*)\)", script, re.MULTILINE)
-    assert sequence is not None
-    for stage in sequence.group(1).split():
-        assert re.search(rf"^== stage {stage} passed in \d+s$", pipeline.stdout, re.MULTILINE), (
-            stage
-        )
-    assert re.search(r"^== stage local passed in \d+s$", pipeline.stdout, re.MULTILINE)
+    for stage in [*script_array("LOCAL_SEQUENCE"), "local"]:
+        passed = re.search(rf"^== stage {stage} passed in \d+s$", pipeline.stdout, re.MULTILINE)
+        assert passed, stage
     book = Asked(ledger)
     promoted = book.runs(env="prod", limit=1)[0]
     assert (promoted.kind, promoted.status) == ("apply", "successful"), promoted

@@ -26,12 +26,12 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from pipelinescript import PIPELINE, script_array
 
 from provisioner.source import secrets
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "provision.yml"
-PIPELINE = REPO / "scripts" / "pipeline.sh"
 
 # The stages every run (pull requests too) passes before anything is deployed.
 PRE_DEPLOY = ["check", "molecule"]
@@ -88,13 +88,6 @@ def load_workflow(path: Path = WORKFLOW) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def workflow() -> dict[str, Any]:
     return load_workflow()
-
-
-def script_array(name: str) -> list[str]:
-    """A bash array assigned at the top level of pipeline.sh: NAME=(a b c)."""
-    found = re.search(rf"^{name}=\(([^)]*)\)$", PIPELINE.read_text(encoding="utf-8"), re.M)
-    assert found, f"{PIPELINE} has no {name}=(...)"
-    return found.group(1).split()
 
 
 def case_labels() -> list[str]:
