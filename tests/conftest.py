@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # playwright is imported only by the tests that open a browse
 TESTS = Path(__file__).resolve().parent
 FIXTURE_SOURCE = TESTS / "fixtures" / "source.yml"
 REPO_INVENTORIES = paths.REPO / "inventories"  # the real one, whatever a test patches
+TIMELINE_MADE = pytest.StashKey[Path]()  # the host tests' timeline file this process made
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,42 @@ def environments_held(
     if marker is None:
         yield
         return
-    with lanes.holding(tuple(marker.args), lanes.lock_directory(tmp_path_factory)):
+    directory = lanes.lock_directory(tmp_path_factory)
+    with lanes.holding(tuple(marker.args), directory, request.node.nodeid):
         yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller (or a run without workers) makes the lanes' timeline file; the workers
+    inherit its name (tests/lanes.py)."""
+    if hasattr(config, "workerinput") or lanes.TIMELINE_ENV in os.environ:
+        return
+    handle, name = tempfile.mkstemp(prefix="host-timeline-", suffix=".jsonl")
+    os.close(handle)
+    os.environ[lanes.TIMELINE_ENV] = name
+    config.stash[TIMELINE_MADE] = Path(name)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    made = config.stash.get(TIMELINE_MADE, None)
+    if made is None:
+        return
+    lines = lanes.timeline_table(made)
+    if lines:
+        terminalreporter.write_sep(
+            "=", "host test modules: when they ran, and what they waited for"
+        )
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(TIMELINE_MADE, None)
+    if made is not None:
+        made.unlink(missing_ok=True)
+        os.environ.pop(lanes.TIMELINE_ENV, None)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ from __future__ import annotations
 import ast
 import fcntl
 import functools
+import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -52,6 +54,9 @@ LANES = {
     "molecule": "qa-and-the-rest",  # test_molecule's instances (molecule's own network)
 }
 MARKER = "hosts"
+# A JSON-lines file each module's hold is appended to (set by the controller, inherited by the
+# workers); `pytest -m hosts` prints it as a table at the end (timeline_table).
+TIMELINE_ENV = "PROVISION_TEST_TIMELINE"
 
 
 def check(item: pytest.Item) -> None:
@@ -122,15 +127,66 @@ class LaneScheduling(LoadScopeScheduling):
 
 
 @contextmanager
-def holding(envs: tuple[str, ...], directory: Path) -> Iterator[None]:
+def holding(envs: tuple[str, ...], directory: Path, module: str = "") -> Iterator[None]:
     """Exclusive locks on `envs`, taken in one order (sorted) so two modules never each hold
-    one the other waits for."""
+    one the other waits for. With a timeline file set, records how long the module waited for
+    them and how long it held them."""
     directory.mkdir(parents=True, exist_ok=True)
+    asked = time.time()
     with ExitStack() as stack:
         for env in sorted(set(envs)):
             handle = stack.enter_context((directory / f"{env}.lock").open("w"))
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-        yield
+        got = time.time()
+        try:
+            yield
+        finally:
+            _record(module, envs, asked, got)
+
+
+def _record(module: str, envs: tuple[str, ...], asked: float, got: float) -> None:
+    timeline = os.environ.get(TIMELINE_ENV)
+    if not timeline or not module:
+        return
+    entry = {
+        "module": module,
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        "envs": list(envs),
+        "asked": asked,
+        "got": got,
+        "done": time.time(),
+    }
+    with Path(timeline).open("a", encoding="utf-8") as handle:  # one short line: one write
+        handle.write(json.dumps(entry) + "\n")
+
+
+def timeline_table(path: Path) -> list[str]:
+    """The recorded holds in the order they were asked for: when (seconds from the first),
+    which worker, how long the module waited for its environments and how long it ran; then
+    each worker's totals. Where the host stage's time goes, and which lane waits on which."""
+    try:
+        entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        return []
+    if not entries:
+        return []
+    entries.sort(key=lambda e: e["asked"])
+    start = entries[0]["asked"]
+    lines = [f"{'at':>6} {'worker':<7} {'waited':>7} {'ran':>7}  module (environments)"]
+    totals: dict[str, list[float]] = {}
+    for e in entries:
+        waited, ran = e["got"] - e["asked"], e["done"] - e["got"]
+        lines.append(
+            f"{e['asked'] - start:6.0f} {e['worker']:<7} {waited:7.0f} {ran:7.0f}  "
+            f"{e['module']} ({', '.join(e['envs'])})"
+        )
+        total = totals.setdefault(e["worker"], [0.0, 0.0, 0.0])
+        total[0] += waited
+        total[1] += ran
+        total[2] = max(total[2], e["done"] - start)
+    for worker, (waited, ran, ended) in sorted(totals.items()):
+        lines.append(f"{worker}: waited {waited:.0f} s, ran {ran:.0f} s, done at {ended:.0f} s")
+    return lines
 
 
 def lock_directory(factory: pytest.TempPathFactory) -> Path:

@@ -61,3 +61,38 @@ def test_a_module_waits_for_an_environment_another_holds(tmp_path: Path) -> None
         order.append("first")
     waiting.join(5)
     assert order == ["first", "other"]
+
+
+def test_the_timeline_records_each_modules_wait_and_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeline = tmp_path / "timeline.jsonl"
+    monkeypatch.setenv(lanes.TIMELINE_ENV, str(timeline))
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # under -n 2 too: worker "main"
+    locks = tmp_path / "locks"
+    with lanes.holding(("qa",), locks, "tests/test_first.py"):
+
+        def other() -> None:
+            with lanes.holding(("staging", "qa"), locks, "tests/test_second.py"):
+                pass
+
+        waiting = threading.Thread(target=other)
+        waiting.start()
+        time.sleep(1.2)
+    waiting.join(5)
+    with lanes.holding(("edge",), locks):  # no module named: nothing recorded
+        pass
+    lines = lanes.timeline_table(timeline)
+    first = next(line for line in lines if "tests/test_first.py (qa)" in line)
+    second = next(line for line in lines if "tests/test_second.py (staging, qa)" in line)
+    assert lines.index(first) < lines.index(second)
+    _at, _worker, waited, _ran = second.split()[:4]
+    assert int(waited) >= 1, second  # it waited for qa while the first held it
+    _at, _worker, _waited, ran = first.split()[:4]
+    assert int(ran) >= 1, first
+    assert lines[-1].startswith("main: waited "), lines
+    assert len(lines) == 4  # the header, two modules, one worker's totals
+
+
+def test_no_timeline_is_no_table(tmp_path: Path) -> None:
+    assert lanes.timeline_table(tmp_path / "missing.jsonl") == []
