@@ -15,17 +15,13 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if ((${#missing[@]})); then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: missing Debian packages: ${missing[*]}" >&2
-    echo "setup: install them as root: apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "setup: installing Debian packages: ${missing[*]}" >&2
+# Installs the packages named; run in the background, beside the venv's downloads from PyPI
+# (on a fresh machine both take a minute or more, mostly waiting on the network and dpkg).
+install_packages() {
   # Packages must not start their system services: apt-cacher-ng's would listen on every
   # address of this machine; the tool starts its own instance when it needs one
   # (provisioner/hosts/pkgcache.py), on an address only local hosts reach.
-  no_start=""
+  local no_start=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     no_start=/usr/sbin/policy-rc.d
     printf '#!/bin/sh\n# scripts/setup.sh: no service starts during this install\nexit 101\n' >"$no_start"
@@ -33,8 +29,23 @@ if ((${#missing[@]})); then
     trap 'rm -f "$no_start"' EXIT
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ -z "$no_start" ] || { rm -f "$no_start"; trap - EXIT; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+apt_pid="" apt_log=""
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: install them as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  apt_log=$(mktemp)
+  (install_packages "${missing[@]}") >"$apt_log" 2>&1 &
+  apt_pid=$!
+  # Whatever ends this script (a failed pip install too) waits for dpkg first: nothing is
+  # left installing behind the caller's back.
+  trap 'wait "$apt_pid" 2>/dev/null; rm -f "$apt_log"' EXIT
 fi
 
 # Find a Python >= 3.12: $PYTHON if set, then the usual names, then pyenv's installs (whose
@@ -74,4 +85,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing requirements.txt into .venv (the ansible package is large)" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   echo "$want" >"$stamp"
+fi
+
+if [ -n "$apt_pid" ]; then
+  if ! wait "$apt_pid"; then
+    cat "$apt_log" >&2
+    echo "setup: installing the Debian packages failed (apt-get's output above)" >&2
+    exit 1
+  fi
 fi

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from provisioner import paths
 from provisioner.hosts import execnodes, localhosts
 from provisioner.hosts.localhosts import ensure_forwarding, is_stale
 
@@ -79,3 +81,48 @@ def test_missing_images_are_built_side_by_side(monkeypatch: pytest.MonkeyPatch) 
     built.clear()
     assert localhosts.ensure_images(images) == tags  # both there now: nothing built
     assert built == {}
+
+
+@pytest.fixture
+def key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
+    monkeypatch.setattr(paths, "SSH_KEY", tmp_path / "state" / "ssh" / "id_ed25519")
+    return paths.SSH_KEY
+
+
+def one_key_pair(key: Path) -> str:
+    """The pair is whole and matches: the public key derived from the private one is the file."""
+    derived = subprocess.run(
+        ["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True
+    ).stdout.split()[:2]
+    assert key.with_suffix(".pub").read_text().split()[:2] == derived
+    return derived[1]
+
+
+def test_runs_starting_together_in_a_fresh_checkout_share_one_key(key_in_tmp: Path) -> None:
+    start = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def first_run() -> None:
+        start.wait()
+        try:
+            localhosts.ensure_ssh_key()
+        except Exception as exc:  # collected, asserted below: a thread cannot raise to the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    made = one_key_pair(key_in_tmp)
+    localhosts.ensure_ssh_key()  # a later run keeps it
+    assert one_key_pair(key_in_tmp) == made
+
+
+def test_half_a_key_pair_is_replaced_by_a_whole_one(key_in_tmp: Path) -> None:
+    localhosts.ensure_ssh_key()
+    key_in_tmp.with_suffix(".pub").unlink()  # killed between the two files
+    localhosts.ensure_ssh_key()
+    one_key_pair(key_in_tmp)

@@ -150,29 +150,32 @@ def _build_image(tag: str, image: Image, say: Say) -> None:
 
 
 def ensure_ssh_key() -> None:
-    """The key Ansible uses for local hosts; made once, kept in the git-ignored state dir."""
-    if paths.SSH_KEY.exists():
+    """The key Ansible uses for local hosts; made once, kept in the git-ignored state dir.
+    Under a lock: the first runs in a fresh checkout are often two at once (`make hosts`' two
+    lanes), and a second ssh-keygen on the same path would fail or replace the first's key under
+    hosts just made to accept it."""
+    public = paths.SSH_KEY.with_suffix(".pub")
+    if paths.SSH_KEY.exists() and public.exists():
         return
-    paths.state_dir("ssh")
-    subprocess.run(
-        [
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "provisioner-local",
-            "-f",
-            str(paths.SSH_KEY),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    # Mounted into every container as root's authorized_keys: sshd wants it world-readable
-    # at most, never writable.
-    paths.SSH_KEY.with_suffix(".pub").chmod(0o644)
+    with open(paths.state_dir("ssh") / "key.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if paths.SSH_KEY.exists() and public.exists():
+            return  # made by the run we waited for
+        # Half a pair (a run killed inside ssh-keygen) is no key: make a new pair.
+        paths.SSH_KEY.unlink(missing_ok=True)
+        public.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                *("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provisioner-local"),
+                *("-f", str(paths.SSH_KEY)),
+            ],
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,  # never a question on the terminal
+        )
+        # Mounted into every container as root's authorized_keys: sshd wants it world-readable
+        # at most, never writable.
+        public.chmod(0o644)
 
 
 def key_id() -> str:
