@@ -45,9 +45,9 @@ lint: setup
 unit: setup
 	pytest -m "not hosts" -n 2
 
-# Two lanes of host tests side by side, one per worker, never two on one environment
+# Three lanes of host tests side by side, one per worker, never two on one environment
 # (tests/lanes.py); HOST_WORKERS=0 runs them one after another.
-HOST_WORKERS ?= 2
+HOST_WORKERS ?= 3
 hosts: image
 	pytest -m hosts -n $(HOST_WORKERS) --dist loadscope --durations=20
 

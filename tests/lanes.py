@@ -1,11 +1,11 @@
-"""The real-host tests in two lanes, one per pytest-xdist worker, without two modules ever
+"""The real-host tests in three lanes, one per pytest-xdist worker, without two modules ever
 changing the same environment at once.
 
 Every host test module names the environments it provisions, changes or reads, first the one
 it is about: `pytestmark = pytest.mark.hosts("qa", "staging")`. The module runs in the lane of
 its first environment (LANES), in file order after the lane's earlier modules, so that a lane
 is the same sequence on every run. While it runs it holds a lock on each environment it named:
-a module that also reads an environment of the other lane (comparing qa with staging) waits
+a module that also reads an environment of another lane (comparing qa with staging) waits
 until the module there that uses it is done, and that one's next module waits for it.
 
 How: `pytest -n 2 --dist loadscope` with LaneScheduling, xdist's scope scheduler whose scope
@@ -16,13 +16,16 @@ reads each module's marker from its source (`ast`), not by importing it.
 
 What a lock does not cover: a module that changes what every environment reads (a file in
 group_vars/, as tests/test_incremental.py does for a moment) runs in the lane of the modules
-that would notice, those that plan and approve (staging-prod); the other lane's runs read the
-same repo and may see it, which changes nothing they check.
+that would notice, those that plan and approve (staging-prod); the other lanes' runs read the
+same repo and may see it, which changes nothing they check. Copies of the repo, which would
+commit it, are taken under the REPO_FILES lock that the change holds (tests/checkouts.py).
 
-Why two lanes: a host test spends much of its time waiting on containers and SSH, so the
-controller's two cores were a third idle with one test at a time (vmstat over a CI run). The
-lanes are balanced by the measured time of their modules (`make hosts` prints the slowest);
-move an environment to the other lane when one lane grows much longer than the other.
+Why three lanes on two cores: a host test spends much of its time waiting on containers and
+SSH, so the controller's cores were a third idle with one test at a time and a quarter idle
+with two (vmstat over CI runs). The lanes are balanced by the measured time of their modules:
+`pytest -m hosts` ends with a timeline of when each module ran and how long it waited for its
+environments (timeline_table); move an environment to another lane when one lane grows much
+longer than the others.
 """
 
 from __future__ import annotations
@@ -44,16 +47,20 @@ from xdist.scheduler import LoadScopeScheduling
 LANES = {
     "staging": "staging-prod",
     "prod": "staging-prod",
-    "qa": "qa-and-the-rest",
-    "edge": "qa-and-the-rest",
-    "pkgcachetest": "qa-and-the-rest",
-    "rel": "qa-and-the-rest",  # test_releases' own checkout: rel and relprod
-    "relprod": "qa-and-the-rest",
-    "pk": "qa-and-the-rest",  # test_peak_capacity's own checkout: pk and pkprod
-    "pkprod": "qa-and-the-rest",
-    "molecule": "qa-and-the-rest",  # test_molecule's instances (molecule's own network)
+    "qa": "qa",
+    "edge": "qa",
+    # Environments of their own, each used by one module (nothing else waits for them):
+    "pkgcachetest": "own-environments",
+    "rel": "own-environments",  # test_releases' own checkout: rel and relprod
+    "relprod": "own-environments",
+    "pk": "own-environments",  # test_peak_capacity's own checkout: pk and pkprod
+    "pkprod": "own-environments",
+    "molecule": "own-environments",  # test_molecule's instances (molecule's own network)
 }
 MARKER = "hosts"
+# Not an environment: held while a test changes a file of this checkout for a moment, and while
+# a copy of the checkout is taken (tests/checkouts.py), so that no copy commits the change.
+REPO_FILES = "repo-files"
 # A JSON-lines file each module's hold is appended to (set by the controller, inherited by the
 # workers); `pytest -m hosts` prints it as a table at the end (timeline_table).
 TIMELINE_ENV = "PROVISION_TEST_TIMELINE"

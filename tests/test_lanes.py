@@ -21,7 +21,7 @@ def module(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "lane"),
     [
-        ('import pytest\npytestmark = pytest.mark.hosts("qa", "staging")\n', "qa-and-the-rest"),
+        ('import pytest\npytestmark = pytest.mark.hosts("qa", "staging")\n', "qa"),
         ('pytestmark = [pytest.mark.hosts("prod"), pytest.mark.slow]\n', "staging-prod"),
         ('ENVS = ["qa"]\npytestmark = pytest.mark.hosts("staging", *ENVS)\n', "staging-prod"),
         ("pytestmark = pytest.mark.hosts(*ENVS)\n", None),  # not a literal: no lane

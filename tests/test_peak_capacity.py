@@ -11,18 +11,13 @@ the repo (its own environments `pk`, promoted to `pkprod`, which declares the
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from checkouts import Checkout, copy_repo
 from gating import assert_png, chart_of, marked_tickets
-from hostrun import Asked, provision, sqlite_url
-
-from provisioner import paths
 
 pytestmark = pytest.mark.hosts("pk", "pkprod")
 
@@ -88,52 +83,15 @@ def source(share: str, rate: str) -> str:
     return SOURCE.replace("SHARE", share).replace("RATE", rate)
 
 
-@dataclass
-class Checkout:
-    root: Path
-
-    def write_source(self, share: str, rate: str) -> None:
-        (self.root / "environments.yml").write_text(source(share, rate))
-
-    def edit(self, relative: str, old: str, new: str) -> None:
-        path = self.root / relative
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {relative}: the fixture no longer applies"
-        path.write_text(text.replace(old, new))
-
-    def commit(self, message: str) -> None:
-        for args in (["add", "-A"], ["commit", "-qm", message]):
-            subprocess.run(
-                ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-                cwd=self.root,
-                check=True,
-            )
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return provision(*args, identity="tester", repo=self.root, timeout=900)
-
-    @property
-    def ledger(self) -> Asked:
-        return Asked(sqlite_url(self.root / ".state" / "ledger.sqlite3"))
-
-
-def _copy_ignored(directory: str, names: list[str]) -> set[str]:
-    skipped = {".git", ".venv", ".state", "__pycache__", ".mypy_cache", ".ruff_cache"}
-    return {name for name in names if name in skipped}
-
-
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
-    root = tmp_path_factory.mktemp("peak") / "repo"
-    shutil.copytree(paths.REPO, root, ignore=_copy_ignored, symlinks=True)
-    repo = Checkout(root)
-    repo.write_source(LOOSE, SMALL_PEAK)
+    repo = copy_repo(tmp_path_factory, "peak")
+    repo.write("environments.yml", source(LOOSE, SMALL_PEAK))
     repo.edit(
         "group_vars/db.yml",
         "postgresql_max_connections: 100",
         "postgresql_max_connections: 10\npostgresql_superuser_reserved_connections: 1",
     )
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     repo.commit("release 1.1.0, a database of 10 connections")
     yield repo
     repo.run("down", "pk")
@@ -174,7 +132,7 @@ def test_promotion_short_of_the_targets_peak_is_refused_with_the_numbers(
 
 
 def test_db_connections_over_the_threshold_fail_the_gate_and_roll_back(checkout: Checkout) -> None:
-    checkout.write_source(TIGHT, SMALL_PEAK)
+    checkout.write("environments.yml", source(TIGHT, SMALL_PEAK))
     checkout.edit("group_vars/all.yml", 'app_release: "1.1.0"', 'app_release: "1.2.0"')
     checkout.commit("release 1.2.0, the db-connection share tightened to 15%")
     result = checkout.run("pk")

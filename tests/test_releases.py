@@ -11,18 +11,15 @@ check fails, release C is healthy but fails an impossibly tight load threshold. 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hostrun import Asked, provision, sqlite_url
+from checkouts import Checkout, copy_repo
 
-from provisioner import paths
 from provisioner.hosts import localhosts
 
 pytestmark = pytest.mark.hosts("rel", "relprod")
@@ -63,49 +60,10 @@ SEEN: dict[str, Any] = {}  # what one test leaves for the next (they run in file
 IMPOSSIBLE_P95 = "0.01"
 
 
-@dataclass
-class Checkout:
-    """A copy of the repo with its own git history, state and ledger."""
-
-    root: Path
-
-    def write(self, relative: str, text: str) -> None:
-        (self.root / relative).write_text(text)
-
-    def edit(self, relative: str, old: str, new: str) -> None:
-        path = self.root / relative
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {relative}: the fixture no longer applies"
-        path.write_text(text.replace(old, new))
-
-    def commit(self, message: str) -> None:
-        for args in (["add", "-A"], ["commit", "-qm", message]):
-            subprocess.run(
-                ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-                cwd=self.root,
-                check=True,
-            )
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return provision(*args, identity="tester", repo=self.root, timeout=900)
-
-    @property
-    def ledger(self) -> Asked:
-        return Asked(sqlite_url(self.root / ".state" / "ledger.sqlite3"))
-
-
-def _copy_ignored(directory: str, names: list[str]) -> set[str]:
-    skipped = {".git", ".venv", ".state", "__pycache__", ".mypy_cache", ".ruff_cache"}
-    return {name for name in names if name in skipped}
-
-
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
-    root = tmp_path_factory.mktemp("releases") / "repo"
-    shutil.copytree(paths.REPO, root, ignore=_copy_ignored, symlinks=True)
-    repo = Checkout(root)
+    repo = copy_repo(tmp_path_factory, "releases")
     repo.write("environments.yml", SOURCE.replace("P95", LOOSE_P95))
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     repo.commit("release 1.1.0")
     yield repo
     repo.run("down", "rel")
