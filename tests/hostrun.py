@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import paths
+from provisioner.hosts import localhosts
 from provisioner.run import guardian
 
 
@@ -122,3 +123,9 @@ class Asked:
                 return getattr(book, name)(*args, **kwargs)
 
         return ask
+
+
+def tamper_motd(names: list[str]) -> None:
+    """Drift the common role's /etc/motd on these hosts: work for the next run on each."""
+    for name in names:
+        localhosts.podman("exec", name, "sh", "-c", "echo tampered > /etc/motd")

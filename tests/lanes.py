@@ -49,13 +49,14 @@ LANES = {
     "prod": "staging-prod",
     "qa": "qa",
     "edge": "qa",
+    "molecule": "qa",  # test_molecule's instances (molecule's own network), for the balance
     # Environments of their own, each used by one module (nothing else waits for them):
     "pkgcachetest": "own-environments",
     "rel": "own-environments",  # test_releases' own checkout: rel and relprod
     "relprod": "own-environments",
     "pk": "own-environments",  # test_peak_capacity's own checkout: pk and pkprod
     "pkprod": "own-environments",
-    "molecule": "own-environments",  # test_molecule's instances (molecule's own network)
+    "rx": "own-environments",  # test_remote_execution's, from a source file of its own
 }
 MARKER = "hosts"
 # Not an environment: held while a test changes a file of this checkout for a moment, and while

@@ -7,13 +7,13 @@ host is needed; tests/test_peak_capacity.py does the same after a real gate."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from checkouts import copy_repo
 from hostrun import provision, sqlite_url
-from test_peak_capacity import LOOSE, _copy_ignored, source
+from test_peak_capacity import LOOSE, source
 
 from provisioner import paths
 from provisioner.ledger.ledger import open_ledger
@@ -21,23 +21,12 @@ from provisioner.ledger.ledger import open_ledger
 EXIT_REFUSED = 4
 
 
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=root,
-        check=True,
-    )
-
-
 @pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(paths.REPO, root, ignore=_copy_ignored, symlinks=True)
-    (root / "environments.yml").write_text(source(LOOSE, "20"))
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "release 1.1.0")
-    return root
+def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = copy_repo(tmp_path_factory, "refusal")
+    repo.write("environments.yml", source(LOOSE, "20"))
+    repo.commit("release 1.1.0")
+    return repo.root
 
 
 def gate_passed(root: Path, sustained: float | None) -> str:

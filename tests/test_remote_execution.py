@@ -1,36 +1,65 @@
-"""Remote execution on real local hosts: qa provisioned through execution nodes (Debian 13
-containers running `ansible-runner worker`, reached over SSH) gives the same summary and ledger
-record as a local run; a run sliced over two nodes converges every host and reports one result;
-and plain `ansible-playbook -i inventories/qa playbooks/site.yml` converges qa with no help
-from provision.py (the way AWX runs the project). qa, not staging: three hosts are enough to
-slice over two nodes, and its lane has the time (tests/lanes.py)."""
+"""Remote execution on real local hosts: an environment provisioned through execution nodes
+(Debian 13 containers running `ansible-runner worker`, reached over SSH) gives the same summary
+and ledger record as a local run; a run sliced over two nodes converges every host and reports
+one result. (tests/test_plain_ansible.py: plain `ansible-playbook`, as AWX runs the project.)
+
+The environment, `rx`, is this module's own (a source file of its own, qa's shape with a second
+web host, so that two slices each have hosts): its lane runs beside staging's and qa's
+(tests/lanes.py). Its first run, through a node, is its cold converge."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hostrun import Asked, last_run, provision, sqlite_url, start_apply
+import yaml
+from hostrun import Asked, last_run, provision, sqlite_url, start_apply, tamper_motd
 
 from provisioner import paths
-from provisioner.hosts import localhosts
 from provisioner.run import remote
 from provisioner.source import secrets
 from provisioner.source.executor import parse_executor
 from provisioner.source.model import load_source
 
-pytestmark = pytest.mark.hosts("qa")
+pytestmark = pytest.mark.hosts("rx")
 
-ENV = "qa"
+ENV = "rx"
+SUBNET = "198.18.14.0/24"  # its own: no other test's environment uses it
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The shipped source's groups and qa's settings, as environment `rx` with hosts rx-*."""
+    shipped = yaml.safe_load(paths.DEFAULT_SOURCE.read_text())
+    env = dict(shipped["environments"]["qa"])
+    env["provider"] = {"kind": "local", "subnet": SUBNET}
+    env["hosts"] = {
+        f"{ENV}-db-1": {"groups": ["db"]},
+        f"{ENV}-app-1": {"groups": ["app"]},
+        f"{ENV}-web-1": {"groups": ["web"]},
+        f"{ENV}-web-2": {"groups": ["web"]},
+    }
+    path = tmp_path_factory.mktemp("rx") / "environments.yml"
+    path.write_text(yaml.safe_dump({"groups": shipped["groups"], "environments": {ENV: env}}))
+    yield path
+    provision("down", ENV, "--source", str(path))  # its hosts, execution nodes and network
+    shutil.rmtree(paths.INVENTORIES / ENV, ignore_errors=True)
+
+
+def rx(source: Path, *args: str, ledger: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`provision.py ARGS --source SOURCE`."""
+    return provision(*args, "--source", str(source), ledger=ledger)
 
 
 def hosts() -> list[str]:
-    return sorted(load_source(paths.DEFAULT_SOURCE).environment(ENV).hosts)
+    return [f"{ENV}-app-1", f"{ENV}-db-1", f"{ENV}-web-1", f"{ENV}-web-2"]
 
 
 def on_node(url: str, command: str) -> str:
@@ -44,12 +73,6 @@ def on_node(url: str, command: str) -> str:
     return done.stdout
 
 
-def tamper_motd(names: list[str]) -> None:
-    """Drift the common role's /etc/motd on these hosts."""
-    for name in names:
-        localhosts.podman("exec", name, "sh", "-c", "echo tampered > /etc/motd")
-
-
 def changed_hosts(summary: dict[str, Any]) -> list[str]:
     return sorted(host for host, stats in summary["hosts"].items() if stats["changed"])
 
@@ -60,16 +83,16 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def nodes(ledger: str) -> list[str]:
-    """qa's hosts up (converged by the earlier test files; the first run below converges
-    them if not), and two execution nodes on its network."""
-    up = provision("up", ENV, ledger=ledger)
+def nodes(source: Path, ledger: str) -> list[str]:
+    """rx's hosts up (not converged: the first run below does it), and two execution nodes on
+    its network."""
+    up = rx(source, "up", ENV, ledger=ledger)
     assert up.returncode == 0, up.stdout + up.stderr
-    made = provision("executors", ENV, "--count", "2")
+    made = rx(source, "executors", ENV, "--count", "2")
     assert made.returncode == 0, made.stdout + made.stderr
     urls = re.findall(r"ssh://\S+", made.stdout)
     assert len(urls) == 2, made.stdout
-    again = provision("executors", ENV, "--count", "2")  # the execution_node role is idempotent
+    again = rx(source, "executors", ENV, "--count", "2")  # the execution_node role is idempotent
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 tasks changed" in again.stdout
     assert re.findall(r"ssh://\S+", again.stdout) == urls
@@ -77,19 +100,19 @@ def nodes(ledger: str) -> list[str]:
 
 
 def test_a_run_through_an_execution_node_is_recorded_like_a_local_one(
-    nodes: list[str], ledger: str
+    source: Path, nodes: list[str], ledger: str
 ) -> None:
     tamper_motd(hosts())
-    through = provision(ENV, "--executor", nodes[0], ledger=ledger)
+    through = rx(source, ENV, "--executor", nodes[0], ledger=ledger)
     assert through.returncode == 0, through.stdout + through.stderr
     assert f"on {nodes[0]}" in through.stdout
     assert changed_hosts(last_run(ENV)) == hosts()  # the node's Ansible reached every host
 
-    local = provision(ENV, "--full", ledger=ledger)  # the node's run left nothing to do
+    local = rx(source, ENV, "--full", ledger=ledger)  # the node's run left nothing to do
     assert local.returncode == 0, local.stdout + local.stderr
     assert "0 tasks changed" in local.stdout
     local_summary = last_run(ENV)
-    again = provision(ENV, "--executor", nodes[0], "--full", ledger=ledger)
+    again = rx(source, ENV, "--executor", nodes[0], "--full", ledger=ledger)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 tasks changed" in again.stdout
     assert last_run(ENV)["hosts"] == local_summary["hosts"]  # the same tasks, the same outcomes
@@ -105,11 +128,13 @@ def test_a_run_through_an_execution_node_is_recorded_like_a_local_one(
     assert set(remote_detail.finished.payload) == set(local_detail.finished.payload)
 
 
-def test_the_job_leaves_no_secret_on_the_node_or_in_the_artifacts(nodes: list[str]) -> None:
+def test_the_job_leaves_no_secret_on_the_node_or_in_the_artifacts(
+    source: Path, nodes: list[str]
+) -> None:
     node = parse_executor(nodes[0])
     jobs = remote.node_paths()["jobs"]
     assert on_node(nodes[0], f"ls -A {jobs}").split() == []  # `worker --delete` removed it
-    vault = secrets.vault_for(ENV, load_source(paths.DEFAULT_SOURCE).environment(ENV))
+    vault = secrets.vault_for(ENV, load_source(source).environment(ENV))
     values = secrets.values(vault)
     assert values
     newest = max((paths.RUNS / ENV / "artifacts").glob("remote-*"), key=os.path.getmtime)
@@ -121,10 +146,10 @@ def test_the_job_leaves_no_secret_on_the_node_or_in_the_artifacts(nodes: list[st
 
 
 def test_a_run_sliced_over_two_nodes_converges_every_host_as_one_run(
-    nodes: list[str], ledger: str
+    source: Path, nodes: list[str], ledger: str
 ) -> None:
     tamper_motd(hosts())
-    sliced = provision(ENV, "--executors", ",".join(nodes), ledger=ledger)
+    sliced = rx(source, ENV, "--executors", ",".join(nodes), ledger=ledger)
     assert sliced.returncode == 0, sliced.stdout + sliced.stderr
     summary = last_run(ENV)
     assert changed_hosts(summary) == hosts()  # both slices ran, each on its own hosts
@@ -134,15 +159,15 @@ def test_a_run_sliced_over_two_nodes_converges_every_host_as_one_run(
     book = Asked(ledger)
     run = book.runs(env=ENV, limit=1)[0]
     assert sorted(book.show(run.run_id).host_stats) == hosts()
-    drift = provision("drift", ENV, ledger=ledger)
+    drift = rx(source, "drift", ENV, ledger=ledger)
     assert drift.returncode == 0, drift.stdout + drift.stderr
 
 
 def test_a_canceled_sliced_run_leaves_nothing_running_or_written_on_the_nodes(
-    nodes: list[str], ledger: str
+    source: Path, nodes: list[str], ledger: str
 ) -> None:
     tamper_motd(hosts())  # so that the run has work to do when it is interrupted
-    run = start_apply(ENV, ledger, "--executors", ",".join(nodes))
+    run = start_apply(ENV, ledger, "--executors", ",".join(nodes), "--source", str(source))
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
@@ -151,34 +176,9 @@ def test_a_canceled_sliced_run_leaves_nothing_running_or_written_on_the_nodes(
     for url in nodes:
         assert on_node(url, f"ls -A {jobs}").split() == []
         assert "ansible-playbook" not in on_node(url, "ps -eo args")
-    again = provision(ENV, "--executors", ",".join(nodes), ledger=ledger)
+    again = rx(source, ENV, "--executors", ",".join(nodes), ledger=ledger)
     assert again.returncode == 0, again.stdout + again.stderr
 
 
 def summary_artifacts() -> Path:
     return max((paths.RUNS / ENV / "artifacts").glob("remote-*"), key=os.path.getmtime)
-
-
-def test_plain_ansible_playbook_converges_an_environment_without_provision_py(
-    nodes: list[str], ledger: str
-) -> None:
-    """What AWX does with the project: its inventory, its playbook, its ansible.cfg (found in
-    the working directory), nothing else: no --vault-id, no -e, no ANSIBLE_* settings."""
-    tamper_motd(hosts())
-    plain_env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PROVISION"))}
-    plain_env["PATH"] = f"{paths.REPO / '.venv' / 'bin'}:{plain_env['PATH']}"
-    played = subprocess.run(
-        ["ansible-playbook", "-i", f"inventories/{ENV}", "playbooks/site.yml"],
-        cwd=paths.REPO,
-        env=plain_env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert played.returncode == 0, played.stdout[-3000:] + played.stderr
-    recap = played.stdout[played.stdout.rindex("PLAY RECAP") :]
-    for host in hosts():
-        assert re.search(rf"{host}\s+: ok=\d+\s+changed=[1-9]", recap), recap
-    drift = provision("drift", ENV, ledger=ledger)
-    assert drift.returncode == 0, drift.stdout + drift.stderr
