@@ -82,3 +82,8 @@ class ApprovalError(ProvisionerError):
     """The approval gate refused: no approval, self-approval, expired or stale plan."""
 
     exit_code = EXIT_REFUSED
+
+
+class QuarantinedError(ApprovalError):
+    """The bundle was rolled back by the post-deploy gate on this environment and nobody has
+    lifted that (deploy/quarantine.py): refused like an apply without approval."""

@@ -26,7 +26,9 @@ install_packages() {
     no_start=/usr/sbin/policy-rc.d
     printf '#!/bin/sh\n# scripts/setup.sh: no service starts during this install\nexit 101\n' >"$no_start"
     chmod 0755 "$no_start"
-    trap 'rm -f "$no_start"' EXIT
+    # The path is expanded now: at exit the function's local variable is gone.
+    # shellcheck disable=SC2064
+    trap "rm -f '$no_start'" EXIT
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null

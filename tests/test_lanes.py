@@ -70,10 +70,10 @@ def test_the_timeline_records_each_modules_wait_and_run(
     monkeypatch.setenv(lanes.TIMELINE_ENV, str(timeline))
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # under -n 2 too: worker "main"
     locks = tmp_path / "locks"
-    with lanes.holding(("qa",), locks, "tests/test_first.py"):
+    with lanes.holding(("qa",), locks, "the first module"):
 
         def other() -> None:
-            with lanes.holding(("staging", "qa"), locks, "tests/test_second.py"):
+            with lanes.holding(("staging", "qa"), locks, "the second module"):
                 pass
 
         waiting = threading.Thread(target=other)
@@ -83,8 +83,8 @@ def test_the_timeline_records_each_modules_wait_and_run(
     with lanes.holding(("edge",), locks):  # no module named: nothing recorded
         pass
     lines = lanes.timeline_table(timeline)
-    first = next(line for line in lines if "tests/test_first.py (qa)" in line)
-    second = next(line for line in lines if "tests/test_second.py (staging, qa)" in line)
+    first = next(line for line in lines if "the first module (qa)" in line)
+    second = next(line for line in lines if "the second module (staging, qa)" in line)
     assert lines.index(first) < lines.index(second)
     _at, _worker, waited, _ran = second.split()[:4]
     assert int(waited) >= 1, second  # it waited for qa while the first held it

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.hosts("rel", "relprod")
 
 ENTRY = "http://198.18.7.13"  # rel-web-1: the fourth host of the subnet, in name order
 APP_HOSTS = ("rel-app-1", "rel-app-2")
-EXIT_FAILED, EXIT_REFUSED, EXIT_GATE, EXIT_PREFLIGHT = 1, 4, 5, 6
+EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED, EXIT_GATE, EXIT_PREFLIGHT = 1, 2, 4, 5, 6
 SOURCE = """\
 groups:
   db: {}
@@ -165,6 +165,28 @@ def test_broken_release_is_rolled_back_and_the_data_stays(checkout: Checkout) ->
     detail = checkout.ledger.show(last_run(checkout).run_id)
     rollback = next(e for e in detail.entries if e.kind == "rollback")
     assert rollback.payload["releases"] == dict.fromkeys(APP_HOSTS, "1.1.0")
+    SEEN["rolled_back_by"] = last_run(checkout).run_id
+
+
+def test_the_rolled_back_bundle_stays_rolled_back_until_someone_lifts_it(
+    checkout: Checkout,
+) -> None:
+    again = checkout.run("rel")  # the same commit, as the next scheduled run would apply it
+    assert again.returncode == EXIT_REFUSED, again.stdout + again.stderr
+    assert f"was rolled back by run {SEEN['rolled_back_by']}" in again.stderr
+    assert last_run(checkout).status == "refused"
+    assert releases_on(checkout) == dict.fromkeys(APP_HOSTS, "1.1.0")  # nothing was touched
+    shown = checkout.run("quarantine", "rel")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert f"rolled back by run {SEEN['rolled_back_by']}" in shown.stdout
+    no_reason = checkout.run("quarantine", "rel", "--lift")
+    assert no_reason.returncode == EXIT_INPUT, no_reason.stdout + no_reason.stderr
+    lifted = checkout.run("quarantine", "rel", "--lift", "--reason", "a [b]test[/b] of the lift")
+    assert lifted.returncode == 0, lifted.stdout + lifted.stderr
+    assert "is lifted" in lifted.stdout
+    shown = checkout.run("quarantine", "rel")
+    assert "lifted in run" in shown.stdout
+    assert "a [b]test[/b] of the lift" in shown.stdout  # said as written, never as markup
 
 
 def test_too_slow_release_fails_the_load_gate_and_is_rolled_back(checkout: Checkout) -> None:

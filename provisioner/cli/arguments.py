@@ -27,6 +27,7 @@ COMMANDS = {
     "gate": "the post-deploy gate: health, verification suite, load test (exit 5 if it fails)",
     "rollback": "switch every app host back to its previous release (or --to RELEASE)",
     "promote": "apply an environment with the bundle that passed the one it is promoted from",
+    "quarantine": "is the bundle held since the gate rolled it back? (--lift it, with a reason)",
     "trust": "record the SSH host keys of a real environment's servers in known_hosts/<env>",
     "up": "start a local environment's hosts (podman containers) without provisioning",
     "down": "remove a local environment's hosts and network",
@@ -53,6 +54,8 @@ examples:
   provision.py gate staging            health, verification and load test of staging
   provision.py rollback staging        every app host back to its previous release
   provision.py promote staging prod    apply prod with the bundle that passed staging
+  provision.py quarantine prod --lift --reason "the gate failed on a flaky load test"
+                                       deploy a bundle the gate rolled back again (recorded)
   provision.py staging --executor ssh://root@198.18.2.250
                                        run Ansible on an execution node (ansible-runner worker)
   provision.py staging --executors ssh://root@198.18.2.250,ssh://root@198.18.2.249
@@ -311,6 +314,19 @@ def _add_release_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     rollback.add_argument(
         "--to", metavar="RELEASE", help="this release (still on the hosts) instead of the previous"
     )
+    held = sub.add_parser(
+        "quarantine",
+        parents=[common],
+        help=COMMANDS["quarantine"],
+        description=COMMANDS["quarantine"],
+    )
+    held.add_argument("env")
+    held.add_argument(
+        "--lift",
+        action="store_true",
+        help="let the next apply deploy the held bundle again (needs --reason; recorded)",
+    )
+    held.add_argument("--reason", metavar="TEXT", help="why it may be deployed again")
     promote = sub.add_parser(
         "promote", parents=[common], help=COMMANDS["promote"], description=COMMANDS["promote"]
     )

@@ -104,6 +104,15 @@ def cmd_rollback(args: argparse.Namespace, console: Console) -> int:
     return workflow.roll_back(_request(args), ConsoleObserver(console), to=args.to)
 
 
+def cmd_quarantine(args: argparse.Namespace, console: Console) -> int:
+    if args.lift and not args.reason:
+        raise InputError("quarantine --lift needs --reason TEXT: why the bundle may go out again")
+    if args.reason and not args.lift:
+        raise InputError("quarantine --reason is the reason for --lift: add --lift")
+    lift = args.reason if args.lift else None
+    return workflow.quarantine_status(_request(args), ConsoleObserver(console), lift=lift)
+
+
 def cmd_promote(args: argparse.Namespace, console: Console) -> int:
     return workflow.promote(_request(args), ConsoleObserver(console), source_env=args.source_env)
 
@@ -382,6 +391,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "gate": cmd_gate,
     "rollback": cmd_rollback,
     "promote": cmd_promote,
+    "quarantine": cmd_quarantine,
     "approve": trusted.cmd_approve,
     "history": trusted.cmd_history,
     "show": cmd_show,

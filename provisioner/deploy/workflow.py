@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import paths
-from provisioner.deploy import approval, gate, loadplan, promotion, releases, stepgate, verify
+from provisioner.deploy import (
+    approval,
+    gate,
+    loadplan,
+    promotion,
+    quarantine,
+    releases,
+    stepgate,
+    verify,
+)
 from provisioner.deploy.observer import Observer, escaped
 from provisioner.deploy.outcome import (
     CHANGED,
@@ -237,7 +246,7 @@ def apply(request: DeployRequest, observer: Observer) -> int:
     signer = _signer(request, ctx, APPLY, observer) if ctx.env.approval_required else None
     identity = signer.principal if signer is not None else None
     with ctx.recorded("apply", request.env, lock=True, identity=identity) as run:
-        _promotion_gate(request.env, ctx, observer, run)
+        _bundle_gates(request.env, ctx, observer, run)
         granted = None
         if signer is not None:
             # The applier proves who they are by signing this run: the gate compares principals.
@@ -476,6 +485,61 @@ def promote(request: DeployRequest, observer: Observer, *, source_env: str) -> i
             f"(promoted_from in {paths.display(request.source)})"
         )
     return apply(request.full_apply(), observer)
+
+
+def _bundle_gates(env_name: str, ctx: Context, observer: Observer, run: Recorded) -> None:
+    """May this bundle go to this environment at all: not held since a rollback here, and
+    passed on the environment it is promoted from."""
+    _quarantine_gate(env_name, ctx, observer)
+    _promotion_gate(env_name, ctx, observer, run)
+
+
+def _quarantine_gate(env_name: str, ctx: Context, observer: Observer) -> None:
+    """A bundle the gate rolled back on this environment is refused until a new commit changes
+    it or someone lifts the quarantine (quarantine.py); a lifted one is said, with why."""
+    found = quarantine.check(ctx.ledger, env_name, ctx.promotable)
+    if found is not None and found.lifted is not None:
+        why = escaped(str(found.lifted.payload.get("reason", "")))
+        observer.say(
+            f"[yellow]• this bundle was rolled back by run {found.run_id}; the quarantine was "
+            f"lifted in run {found.lifted.run_id}: {why}[/]"
+        )
+
+
+def quarantine_status(request: DeployRequest, observer: Observer, *, lift: str | None) -> int:
+    """Whether the environment's current bundle is quarantined; with `lift` (a reason), record
+    that it may be applied again."""
+    ctx = prepare(request, observer)
+    found = quarantine.held(ctx.ledger, request.env, ctx.promotable)
+    if found is None:
+        if lift is not None:
+            raise InputError(
+                f"{request.env}: the current bundle is not quarantined: nothing to lift"
+            )
+        observer.say(f"{request.env}: the current bundle is not quarantined")
+        return EXIT_OK
+    if lift is None:
+        if found.lifted is None:
+            observer.say(f"[red]{escaped(found.refusal())}[/]")
+        else:
+            why = escaped(str(found.lifted.payload.get("reason", "")))
+            observer.say(
+                f"{request.env}: rolled back by run {found.run_id}, lifted in run "
+                f"{found.lifted.run_id}: {why}"
+            )
+        return EXIT_OK
+    try:
+        payload = quarantine.override_payload(found, lift)
+    except ValueError as exc:
+        raise InputError(f"--reason: {exc}") from None
+    with ctx.recorded("quarantine", request.env, lock=False) as run:
+        run.attach(quarantine.OVERRIDE, payload)
+        run.finish_plain(Status.SUCCESSFUL, {})
+    observer.say(
+        f"{request.env}: the quarantine of run {found.run_id}'s bundle is lifted (run "
+        f"{run.run_id}, by {escaped(run.identity)}): the next apply may deploy it again"
+    )
+    return EXIT_OK
 
 
 def _promotion_gate(env_name: str, ctx: Context, observer: Observer, run: Recorded) -> None:
